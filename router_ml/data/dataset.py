@@ -1,0 +1,179 @@
+"""Pivot evaluation outcomes into a routing data set: prompts x models scores and costs."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from router_ml.data.catalog import Catalog
+from router_ml.data.costs import CostRule, token_cost
+from router_ml.data.evallog import Outcome
+from router_ml.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoutingDataset:
+    """Prompts with every candidate model's score (0..1) and cost (USD).
+
+    Attributes
+    ----------
+    scores, costs : ndarray of shape (n_prompts, n_models)
+    models : candidate model ids, in column order (sorted by name).
+    timestamps : earliest outcome time of each prompt (NaN when unknown).
+    skipped_incomplete : prompts dropped because some models had no outcome for them.
+    """
+
+    prompt_ids: list[str]
+    prompts: list[str]
+    models: list[str]
+    scores: np.ndarray
+    costs: np.ndarray
+    tasks: list[str | None]
+    splits: list[str | None]
+    timestamps: np.ndarray
+    skipped_incomplete: int = 0
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def subset(self, index: np.ndarray) -> RoutingDataset:
+        """The prompts at ``index`` (integer positions or a boolean mask)."""
+        positions = np.arange(len(self))[index]
+        return replace(
+            self,
+            prompt_ids=[self.prompt_ids[i] for i in positions],
+            prompts=[self.prompts[i] for i in positions],
+            scores=self.scores[positions],
+            costs=self.costs[positions],
+            tasks=[self.tasks[i] for i in positions],
+            splits=[self.splits[i] for i in positions],
+            timestamps=self.timestamps[positions],
+        )
+
+    def passes(self, threshold: float) -> np.ndarray:
+        """Boolean matrix: does each model's score clear ``threshold`` on each prompt?"""
+        return self.scores >= threshold
+
+
+def _where(outcome: Outcome) -> str:
+    return f"{outcome.path}:{outcome.line}"
+
+
+def _check_models(outcomes: list[Outcome], catalog: Catalog) -> list[str]:
+    first_seen: dict[str, Outcome] = {}
+    for outcome in outcomes:
+        first_seen.setdefault(outcome.model, outcome)
+    unknown = sorted(m for m in first_seen if m not in catalog)
+    if unknown:
+        listed = ", ".join(f"'{m}' (first at {_where(first_seen[m])})" for m in unknown)
+        first = first_seen[unknown[0]]
+        raise DataError(
+            f"{len(unknown)} model(s) in the log are absent from the catalog: {listed}",
+            path=first.path,
+            line=first.line,
+            field="model",
+        )
+    return sorted(first_seen)
+
+
+def _group(outcomes: list[Outcome]) -> dict[str, dict[str, Outcome]]:
+    grouped: dict[str, dict[str, Outcome]] = defaultdict(dict)
+    for outcome in outcomes:
+        per_model = grouped[outcome.prompt_id]
+        if per_model:
+            other = next(iter(per_model.values()))
+            if other.prompt != outcome.prompt:
+                raise DataError(
+                    f"prompt_id '{outcome.prompt_id}' has a different prompt text than at {_where(other)}",
+                    path=outcome.path,
+                    line=outcome.line,
+                    field="prompt",
+                )
+        previous = per_model.get(outcome.model)
+        if previous is not None and previous.score != outcome.score:
+            raise DataError(
+                f"duplicate (prompt_id '{outcome.prompt_id}', model '{outcome.model}') with score "
+                f"{outcome.score} here and {previous.score} at {_where(previous)}",
+                path=outcome.path,
+                line=outcome.line,
+                field="score",
+            )
+        per_model[outcome.model] = outcome
+    return grouped
+
+
+def _cost(outcome: Outcome, estimate: float, catalog: Catalog, rule: CostRule) -> float:
+    if outcome.cost_usd is not None:
+        return outcome.cost_usd
+    if outcome.input_tokens is None:
+        return estimate
+    tokens_in = np.array([outcome.input_tokens])
+    tokens_out = np.array(
+        [
+            outcome.output_tokens
+            if outcome.output_tokens is not None
+            else rule.output_tokens(tokens_in)[0]
+        ]
+    )
+    return float(token_cost(tokens_in, tokens_out, catalog, [outcome.model])[0, 0])
+
+
+def build_dataset(
+    outcomes: list[Outcome], catalog: Catalog, rule: CostRule | None = None
+) -> RoutingDataset:
+    """Pivot outcomes into a :class:`RoutingDataset`.
+
+    Policy for prompts that lack an outcome for some model: they are skipped, and counted in
+    ``skipped_incomplete`` (a router cannot learn a pass probability it never observed).
+
+    Raises
+    ------
+    DataError
+        On unknown models (all named), conflicting duplicates, or when no complete prompt is left.
+    """
+    rule = rule or CostRule()
+    if not outcomes:
+        raise DataError("the evaluation logs hold no outcomes")
+    models = _check_models(outcomes, catalog)
+    grouped = _group(outcomes)
+    complete = {pid: rows for pid, rows in grouped.items() if len(rows) == len(models)}
+    skipped = len(grouped) - len(complete)
+    if not complete:
+        raise DataError(
+            f"no prompt has outcomes for all {len(models)} models ({', '.join(models)}); "
+            "prompts with partial outcomes are skipped"
+        )
+    if skipped:
+        logger.warning(
+            "skipped %d of %d prompts with outcomes for only some models", skipped, len(grouped)
+        )
+    ids = list(complete)
+    firsts = [next(iter(complete[pid].values())) for pid in ids]
+    estimates = rule.estimate(np.array([len(o.prompt) for o in firsts]), catalog, models)
+    scores = np.array([[complete[pid][m].score for m in models] for pid in ids], dtype=np.float64)
+    costs = np.array(
+        [
+            [_cost(complete[pid][m], estimates[i, j], catalog, rule) for j, m in enumerate(models)]
+            for i, pid in enumerate(ids)
+        ],
+        dtype=np.float64,
+    )
+    times = [
+        [o.timestamp for o in complete[pid].values() if o.timestamp is not None] for pid in ids
+    ]
+    return RoutingDataset(
+        prompt_ids=ids,
+        prompts=[o.prompt for o in firsts],
+        models=models,
+        scores=scores,
+        costs=costs,
+        tasks=[o.task for o in firsts],
+        splits=[o.split for o in firsts],
+        timestamps=np.array([min(t) if t else np.nan for t in times], dtype=np.float64),
+        skipped_incomplete=skipped,
+    )

@@ -1,0 +1,331 @@
+"""Read evaluation logs (JSON Lines, optionally gzipped, CSV or Parquet; long or wide layout).
+
+Every row becomes an :class:`Outcome`: one (prompt, model) evaluation result, with the file and
+line it came from so that later checks can point at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from router_ml.errors import DataError
+
+Layout = Literal["auto", "long", "wide"]
+LAYOUTS: tuple[Layout, ...] = ("auto", "long", "wide")
+LONG_REQUIRED = ("prompt_id", "prompt", "model", "score")
+#: Wide-layout columns that are not a model's score (RouterBench names included).
+WIDE_RESERVED = frozenset(
+    {
+        "prompt_id",
+        "sample_id",
+        "prompt",
+        "task",
+        "eval_name",
+        "timestamp",
+        "split",
+        "input_tokens",
+        "oracle_model_to_route_to",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """The declared range of raw scores; scores are normalised to 0..1 with it."""
+
+    low: float = 0.0
+    high: float = 1.0
+
+    def normalise(self, value: float) -> float:
+        return (value - self.low) / (self.high - self.low)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One model's evaluation result on one prompt, as read from a log."""
+
+    prompt_id: str
+    prompt: str
+    model: str
+    score: float
+    path: str
+    line: int
+    task: str | None = None
+    timestamp: float | None = None
+    split: str | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    cost_usd: float | None = None
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open("r", encoding="utf-8", newline="")
+
+
+def _base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with _open_text(path) as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"malformed JSON: {exc.msg} at column {exc.colno}", path=path, line=number
+                ) from exc
+            if not isinstance(row, dict):
+                raise DataError("each line must be a JSON object", path=path, line=number)
+            yield number, row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle, strict=True)
+        try:
+            if not reader.fieldnames:
+                return
+            width = len(reader.fieldnames)
+            for row in reader:
+                if None in row or len(row) != width or any(v is None for v in row.values()):
+                    raise DataError(
+                        f"malformed CSV row: expected {width} fields",
+                        path=path,
+                        line=reader.line_num,
+                    )
+                yield reader.line_num, {k: (None if v == "" else v) for k, v in row.items()}
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from exc
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise DataError(f"cannot read Parquet: {exc}", path=path) from exc
+    yield from enumerate(table.to_pylist(), start=1)
+
+
+READERS = {
+    ".jsonl": _json_rows,
+    ".ndjson": _json_rows,
+    ".json": _json_rows,
+    ".csv": _csv_rows,
+    ".parquet": _parquet_rows,
+}
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = READERS.get(_base_suffix(path))
+    if reader is None:
+        raise DataError(
+            f"unknown log format '{''.join(path.suffixes)}'; expected one of "
+            ".jsonl, .jsonl.gz, .csv, .csv.gz, .parquet",
+            path=path,
+        )
+    try:
+        yield from reader(path)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read file: {exc}", path=path) from exc
+
+
+class _Row:
+    """Typed access to one raw row's fields, raising DataError with file, line and field."""
+
+    def __init__(self, path: Path, line: int, values: dict[str, Any]) -> None:
+        self.path, self.line, self.values = path, line, values
+
+    def error(self, message: str, field: str) -> DataError:
+        return DataError(message, path=self.path, line=self.line, field=field)
+
+    def text(self, field: str, *, required: bool) -> str | None:
+        value = self.values.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise self.error("missing or empty value", field)
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.error(f"expected text, got {type(value).__name__}", field)
+        return str(value)
+
+    def number(self, field: str, *, required: bool) -> float | None:
+        value = self.values.get(field)
+        if value is None:
+            if required:
+                raise self.error("missing value", field)
+            return None
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.error(f"not a number: {value!r}", field) from None
+        if not math.isfinite(number):
+            raise self.error(f"not a finite number: {value!r}", field)
+        return number
+
+    def non_negative(self, field: str) -> float | None:
+        number = self.number(field, required=False)
+        if number is not None and number < 0:
+            raise self.error(f"must be >= 0, got {number}", field)
+        return number
+
+    def score(self, field: str, scale: ScoreScale) -> float:
+        raw = self.number(field, required=True)
+        assert raw is not None
+        if not scale.low <= raw <= scale.high:
+            raise self.error(
+                f"score {raw} is outside the declared scale [{scale.low}, {scale.high}]", field
+            )
+        return scale.normalise(raw)
+
+    def timestamp(self) -> float | None:
+        value = self.values.get("timestamp")
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+        try:
+            return datetime.fromisoformat(str(value)).timestamp()
+        except ValueError:
+            raise self.error(
+                f"not an ISO 8601 time or epoch seconds: {value!r}", "timestamp"
+            ) from None
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "prompt": self.text("prompt", required=True),
+            "path": str(self.path),
+            "line": self.line,
+            "task": self.text("task", required=False) or self.text("eval_name", required=False),
+            "timestamp": self.timestamp(),
+            "split": self.text("split", required=False),
+        }
+
+
+def _long_outcomes(
+    path: Path, rows: Iterator[tuple[int, dict]], scale: ScoreScale
+) -> Iterator[Outcome]:
+    for line, values in rows:
+        row = _Row(path, line, values)
+        for field in LONG_REQUIRED:
+            if field not in values:
+                raise row.error("missing column", field)
+        yield Outcome(
+            prompt_id=row.text("prompt_id", required=True),
+            model=row.text("model", required=True),
+            score=row.score("score", scale),
+            input_tokens=row.non_negative("input_tokens"),
+            output_tokens=row.non_negative("output_tokens"),
+            cost_usd=row.non_negative("cost_usd"),
+            **row.common(),
+        )
+
+
+def _wide_models(fields: list[str]) -> list[str]:
+    models = [f for f in fields if f not in WIDE_RESERVED and "|" not in f]
+    return models + [
+        f.split("|", 1)[0] for f in fields if "|" in f and f.split("|", 1)[0] not in models
+    ]
+
+
+def _wide_outcomes(
+    path: Path, rows: Iterator[tuple[int, dict]], scale: ScoreScale
+) -> Iterator[Outcome]:
+    for line, values in rows:
+        row = _Row(path, line, values)
+        id_field = "prompt_id" if "prompt_id" in values else "sample_id"
+        if id_field not in values:
+            raise row.error(
+                "missing column (wide layout needs prompt_id or sample_id)", "prompt_id"
+            )
+        common = row.common()
+        prompt_id = row.text(id_field, required=True)
+        for model in _wide_models(list(values)):
+            if model not in values:
+                raise row.error(f"column '{model}|total_cost' has no score column beside it", model)
+            yield Outcome(
+                prompt_id=prompt_id,
+                model=model,
+                score=row.score(model, scale),
+                input_tokens=row.non_negative("input_tokens"),
+                cost_usd=row.non_negative(f"{model}|total_cost"),
+                **common,
+            )
+
+
+def _detect_layout(path: Path, line: int, fields: list[str]) -> Layout:
+    if "model" in fields and "score" in fields:
+        return "long"
+    if "prompt" in fields and _wide_models(fields):
+        return "wide"
+    raise DataError(
+        "cannot tell the layout: a long log needs 'model' and 'score' columns, a wide log needs "
+        "'prompt' and one score column per model (or pass --layout)",
+        path=path,
+        line=line,
+    )
+
+
+def read_log(
+    path: str | Path, *, layout: Layout = "auto", scale: ScoreScale | None = None
+) -> list[Outcome]:
+    """Read one evaluation log file into outcomes.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, empty, malformed, or a row has a bad field; the message names
+        the file, line and field.
+    """
+    path = Path(path)
+    scale = scale or ScoreScale()
+    if not path.is_file():
+        raise DataError("evaluation log does not exist", path=path)
+    rows = _rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise DataError("evaluation log is empty", path=path)
+    chosen = _detect_layout(path, first[0], list(first[1])) if layout == "auto" else layout
+    stream = _chain(first, rows)
+    outcomes = _long_outcomes if chosen == "long" else _wide_outcomes
+    return list(outcomes(path, stream, scale))
+
+
+def _chain(first: tuple[int, dict], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+    yield first
+    yield from rest
+
+
+def read_logs(
+    paths: list[str | Path], *, layout: Layout = "auto", scale: ScoreScale | None = None
+) -> list[Outcome]:
+    """Read and concatenate several evaluation logs."""
+    if not paths:
+        raise DataError("no evaluation log given")
+    return [outcome for path in paths for outcome in read_log(path, layout=layout, scale=scale)]

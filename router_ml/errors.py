@@ -1,0 +1,63 @@
+"""The one exception hierarchy of router-ml; the CLI and the gRPC service each translate it once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RouterMLError(Exception):
+    """Base class of every error router-ml raises on purpose."""
+
+
+class DataError(RouterMLError):
+    """An input file (evaluation log, catalog) is missing, malformed or inconsistent.
+
+    The message names the file and, where known, the line (or row) and field.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        where = ":".join(str(part) for part in (self.path, line) if part is not None)
+        prefix = f"{where}: " if where else ""
+        suffix = f" (field '{field}')" if field else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+
+
+class ConfigError(RouterMLError):
+    """A parameter of a command or function is out of range or inconsistent."""
+
+
+class EncoderError(RouterMLError):
+    """The sentence-transformers encoder cannot be found or loaded."""
+
+
+class ArtifactError(RouterMLError):
+    """A router version folder is missing, incomplete, or fails hash verification."""
+
+
+class RegistryError(RouterMLError):
+    """A registry folder is missing, locked, or has no version to serve."""
+
+
+class InvalidRequestError(RouterMLError):
+    """A routing request is invalid: empty prompt, unknown models, bad min_confidence."""
+
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "DataError",
+    "EncoderError",
+    "InvalidRequestError",
+    "RegistryError",
+    "RouterMLError",
+]

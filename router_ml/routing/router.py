@@ -1,0 +1,240 @@
+"""The fitted router: embeddings -> calibrated pass probabilities -> a model choice."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+
+from router_ml.artifact.manifest import read_verified
+from router_ml.artifact.registry import resolve_version
+from router_ml.data.catalog import Catalog, load_catalog
+from router_ml.data.costs import CostRule
+from router_ml.embedding.encoder import Encoder
+from router_ml.errors import ArtifactError, InvalidRequestError
+from router_ml.routing.policy import choose_models
+
+PASS_MODEL_FILE = "pass_model.joblib"
+LABEL_CLASSIFIER_FILE = "label_classifier.joblib"
+CATALOG_FILE = "catalog.toml"
+TRAINING_PROMPTS_FILE = "training_prompts.sha256"
+
+Reason = Literal["met_min_confidence", "none_met_min_confidence"]
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    """One candidate model's calibrated pass probability and estimated cost for a prompt."""
+
+    model: str
+    pass_probability: float
+    estimated_cost_usd: float
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """The router's answer for one prompt.
+
+    Attributes
+    ----------
+    model : the recommended model.
+    confidence : that model's calibrated pass probability.
+    reason : ``met_min_confidence`` (the cheapest model whose probability cleared the knob) or
+        ``none_met_min_confidence`` (no allowed model did; the highest probability was chosen).
+    restricted_by_allowed_models : the choice differs from what it would be with every model allowed.
+    ranked : every allowed model, chosen first: those meeting the knob by cost, then the rest by
+        probability. A gateway's fallback order.
+    """
+
+    model: str
+    confidence: float
+    reason: Reason
+    restricted_by_allowed_models: bool
+    min_confidence: float
+    ranked: tuple[ModelEstimate, ...]
+    router_version: str
+
+
+def _rank(
+    proba: np.ndarray, costs: np.ndarray, allowed: np.ndarray, min_confidence: float
+) -> list[int]:
+    met = [j for j in np.flatnonzero(allowed) if proba[j] >= min_confidence]
+    rest = [j for j in np.flatnonzero(allowed) if proba[j] < min_confidence]
+    return sorted(met, key=lambda j: (costs[j], -proba[j])) + sorted(
+        rest, key=lambda j: (-proba[j], costs[j])
+    )
+
+
+class Router:
+    """A loaded router version. Build one with :meth:`Router.load`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        pass_model: Any,
+        label_classifier: Any,
+        catalog: Catalog,
+        encoder: Encoder,
+    ) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.pass_model = pass_model
+        self.label_classifier = label_classifier
+        self.catalog = catalog
+        self.encoder = encoder
+        self.models: list[str] = list(manifest["models"])
+        self.cost_rule = CostRule(**manifest["cost_rule"])
+        self.loaded_at = time.time()
+
+    @classmethod
+    def load(cls, path: str | Path, *, encoder: str | Path | None = None) -> Router:
+        """Load a version folder, or a registry's ``current``, verifying every file's hash first.
+
+        ``encoder`` overrides where the encoder is found; its weights must still match the manifest.
+
+        Raises
+        ------
+        ArtifactError
+            When a file is missing or altered, or the encoder differs from the one trained with.
+        """
+        folder = resolve_version(path)
+        manifest = read_verified(folder)
+        identity = manifest["encoder"]
+        resolved = Encoder(
+            encoder if encoder is not None else identity["source"],
+            max_seq_length=identity["max_seq_length"],
+        )
+        if resolved.identity.weights_sha256 != identity["weights_sha256"]:
+            raise ArtifactError(
+                f"{folder}: encoder at {resolved.folder} differs from the one this router was trained "
+                f"with ({identity['name']}, sha256 {identity['weights_sha256'][:12]}...)"
+            )
+        return cls(
+            folder,
+            manifest,
+            joblib.load(folder / PASS_MODEL_FILE),
+            joblib.load(folder / LABEL_CLASSIFIER_FILE),
+            load_catalog(folder / CATALOG_FILE),
+            resolved,
+        )
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"])
+
+    @property
+    def default_min_confidence(self) -> float:
+        return float(self.manifest["default_min_confidence"])
+
+    def training_prompt_hashes(self) -> set[str]:
+        """sha256 of every prompt text the router was trained on."""
+        return set((self.folder / TRAINING_PROMPTS_FILE).read_text(encoding="utf-8").split())
+
+    def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        """Embed prompts with the router's encoder."""
+        return self.encoder.encode(list(prompts))
+
+    def pass_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Calibrated P(pass) per prompt (row) and model (column, in ``self.models`` order)."""
+        return np.clip(self.pass_model.predict_proba(embeddings), 0.0, 1.0)
+
+    def estimate_costs(self, prompts: Sequence[str]) -> np.ndarray:
+        """Estimated USD cost per prompt (row) and model (column), from prompt length."""
+        return self.cost_rule.estimate(
+            np.array([len(p) for p in prompts]), self.catalog, self.models
+        )
+
+    def _allowed_mask(self, allowed_models: Sequence[str] | None) -> np.ndarray:
+        if not allowed_models:
+            return np.ones(len(self.models), dtype=bool)
+        unknown = sorted(set(allowed_models) - set(self.models))
+        if unknown:
+            raise InvalidRequestError(
+                f"allowed_models has unknown model(s): {', '.join(unknown)}; "
+                f"this router knows: {', '.join(self.models)}"
+            )
+        return np.array([m in set(allowed_models) for m in self.models])
+
+    def _knob(self, min_confidence: float | None) -> float:
+        if min_confidence is None:
+            return self.default_min_confidence
+        value = float(min_confidence)
+        if math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise InvalidRequestError(
+                f"min_confidence must be a number in [0, 1], got {min_confidence!r}"
+            )
+        return value
+
+    def check_request(
+        self,
+        prompts: Sequence[str],
+        min_confidence: float | None,
+        allowed_models: Sequence[str] | None,
+    ) -> tuple[float, np.ndarray]:
+        """Validate a request; returns the effective ``min_confidence`` and allowed-model mask."""
+        for i, prompt in enumerate(prompts):
+            if not prompt or not prompt.strip():
+                raise InvalidRequestError(
+                    f"prompt {i} is empty" if len(prompts) > 1 else "prompt is empty"
+                )
+        return self._knob(min_confidence), self._allowed_mask(allowed_models)
+
+    def decide(
+        self, embeddings: np.ndarray, costs: np.ndarray, min_confidence: float, allowed: np.ndarray
+    ) -> list[RouteDecision]:
+        """Turn embeddings and cost estimates into decisions (request already checked)."""
+        proba = self.pass_probabilities(embeddings)
+        chosen, met = choose_models(proba, costs, min_confidence, allowed)
+        unrestricted, _ = choose_models(proba, costs, min_confidence)
+        decisions = []
+        for i in range(len(proba)):
+            order = _rank(proba[i], costs[i], allowed, min_confidence)
+            decisions.append(
+                RouteDecision(
+                    model=self.models[chosen[i]],
+                    confidence=float(proba[i, chosen[i]]),
+                    reason="met_min_confidence" if met[i] else "none_met_min_confidence",
+                    restricted_by_allowed_models=bool(chosen[i] != unrestricted[i]),
+                    min_confidence=min_confidence,
+                    ranked=tuple(
+                        ModelEstimate(self.models[j], float(proba[i, j]), float(costs[i, j]))
+                        for j in order
+                    ),
+                    router_version=self.version,
+                )
+            )
+        return decisions
+
+    def route_many(
+        self,
+        prompts: Sequence[str],
+        min_confidence: float | None = None,
+        allowed_models: Sequence[str] | None = None,
+    ) -> list[RouteDecision]:
+        """Route several prompts with one batched encoder call."""
+        knob, allowed = self.check_request(prompts, min_confidence, allowed_models)
+        return self.decide(self.embed(prompts), self.estimate_costs(prompts), knob, allowed)
+
+    def route(
+        self,
+        prompt: str,
+        min_confidence: float | None = None,
+        allowed_models: Sequence[str] | None = None,
+    ) -> RouteDecision:
+        """Route one prompt: the cheapest model whose pass probability is >= ``min_confidence``."""
+        return self.route_many([prompt], min_confidence, allowed_models)[0]
+
+    def warm_up(self) -> None:
+        """Run one route so the first real request does not pay for lazy initialisation."""
+        self.route("warm-up prompt for the router")

@@ -1,0 +1,228 @@
+"""``router-ml train``: evaluation logs -> labels -> embeddings -> fitted heads -> a new version."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from router_ml.artifact.manifest import library_versions, seal, sha256_file
+from router_ml.artifact.registry import new_version_name, publish, set_current, staging
+from router_ml.data.catalog import load_catalog
+from router_ml.data.costs import CostRule
+from router_ml.data.dataset import RoutingDataset, build_dataset
+from router_ml.data.evallog import Layout, ScoreScale, read_logs
+from router_ml.data.labels import DROPPED, UnsolvablePolicy, cheapest_passing_labels
+from router_ml.data.splits import Split, holdout_split, prompt_hash, text_hash_split
+from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
+from router_ml.embedding.encoder import Encoder
+from router_ml.errors import ConfigError, DataError
+from router_ml.evaluation.metrics import (
+    best_single_index,
+    expected_calibration_error,
+    pick_min_confidence,
+    single_models,
+    sweep,
+)
+from router_ml.routing.heads import PassProbabilityModel, cheapest_passing_classifier
+from router_ml.routing.router import (
+    CATALOG_FILE,
+    LABEL_CLASSIFIER_FILE,
+    PASS_MODEL_FILE,
+    TRAINING_PROMPTS_FILE,
+)
+from router_ml.training.summary import HeldOutSummary, summarise_heldout
+
+logger = logging.getLogger(__name__)
+
+MIN_CONFIDENCE_RULE = (
+    "cheapest point of the validation cost-quality curve (min_confidence 0..1, step 0.01) whose mean "
+    "score is >= the best single model's validation mean score; if none, the highest-quality point"
+)
+MIN_PROMPTS_PER_SIDE = 5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``router-ml train`` needs; the CLI flags map one to one onto these fields."""
+
+    data: tuple[Path, ...]
+    catalog: Path
+    out: Path
+    threshold: float = 1.0
+    encoder: str | None = None
+    seed: int = 0
+    layout: Layout = "auto"
+    scale: ScoreScale = field(default_factory=ScoreScale)
+    unsolvable: UnsolvablePolicy = "cheapest"
+    cost_rule: CostRule = field(default_factory=CostRule)
+    cache_dir: Path | None = None
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.2
+    max_seq_length: int | None = None
+    show_progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    version_dir: Path
+    manifest: dict[str, Any]
+    summary: HeldOutSummary
+    newly_embedded: int
+
+
+def _check_config(config: TrainConfig) -> None:
+    if not 0.0 <= config.threshold <= 1.0:
+        raise ConfigError(
+            f"The 'threshold' parameter must be a float in [0, 1]. Got {config.threshold} instead."
+        )
+    for name in ("test_fraction", "validation_fraction"):
+        value = getattr(config, name)
+        if not 0.0 < value < 1.0:
+            raise ConfigError(
+                f"The '{name}' parameter must be a float in (0, 1). Got {value} instead."
+            )
+
+
+def _check_sides(split: Split, n_total: int) -> None:
+    if min(len(split.train), len(split.test)) < MIN_PROMPTS_PER_SIDE:
+        raise DataError(
+            f"too few prompts to train and hold out: {len(split.train)} train / {len(split.test)} test "
+            f"of {n_total} (by {split.method}); need at least {MIN_PROMPTS_PER_SIDE} on each side"
+        )
+
+
+def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tuple[Any, Any]:
+    passes = train.passes(config.threshold)
+    pass_model = PassProbabilityModel(verbose=config.show_progress).fit(X, passes)
+    labels = cheapest_passing_labels(train.scores, train.costs, config.threshold, config.unsolvable)
+    keep = labels != DROPPED
+    if len(np.unique(labels[keep])) < 2:
+        raise DataError(
+            "the cheapest-passing label takes fewer than two values; nothing to classify"
+        )
+    return pass_model, cheapest_passing_classifier().fit(X[keep], labels[keep])
+
+
+def _choose_min_confidence(
+    X: np.ndarray, train: RoutingDataset, config: TrainConfig
+) -> dict[str, Any]:
+    fit, val = text_hash_split(
+        train.prompts, config.validation_fraction, salt=f"validation:{config.seed}"
+    )
+    if min(len(fit), len(val)) < MIN_PROMPTS_PER_SIDE:
+        raise DataError(
+            f"too few training prompts for a validation split: {len(fit)} fit / {len(val)} validation"
+        )
+    model = PassProbabilityModel(verbose=config.show_progress).fit(
+        X[fit], train.subset(fit).passes(config.threshold)
+    )
+    held = train.subset(val)
+    proba = model.predict_proba(X[val])
+    singles = single_models(held.scores, held.costs, config.threshold)
+    target = singles[best_single_index(singles)].quality
+    curve = sweep(proba, held.scores, held.costs, config.threshold)
+    chosen = pick_min_confidence(curve, target)
+    point = next(p for p in curve if p.min_confidence == chosen)
+    return {
+        "min_confidence": chosen,
+        "n_prompts": len(val),
+        "best_single_quality": target,
+        "quality": point.quality,
+        "cost_usd": point.cost_usd,
+        "ece": expected_calibration_error(proba, held.passes(config.threshold)),
+    }
+
+
+def _write_version(
+    staged: Path,
+    config: TrainConfig,
+    manifest: dict[str, Any],
+    pass_model: Any,
+    label_classifier: Any,
+    catalog_toml: str,
+    train: RoutingDataset,
+) -> dict[str, Any]:
+    joblib.dump(pass_model, staged / PASS_MODEL_FILE)
+    joblib.dump(label_classifier, staged / LABEL_CLASSIFIER_FILE)
+    (staged / CATALOG_FILE).write_text(catalog_toml, encoding="utf-8")
+    hashes = sorted({prompt_hash(p) for p in train.prompts})
+    (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
+    return seal(staged, manifest)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train a router on evaluation logs and publish it as a new version of ``config.out``.
+
+    The version is built in a staging folder and renamed into place; ``current`` moves only after
+    that, so a failed or interrupted run leaves the registry as it was.
+    """
+    _check_config(config)
+    encoder = Encoder(config.encoder, max_seq_length=config.max_seq_length)
+    catalog = load_catalog(config.catalog)
+    dataset = build_dataset(
+        read_logs(list(config.data), layout=config.layout, scale=config.scale),
+        catalog,
+        config.cost_rule,
+    )
+    split = holdout_split(dataset, config.test_fraction, config.seed)
+    _check_sides(split, len(dataset))
+    identity = encoder.identity
+    cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
+    X, newly = embed_prompts(
+        dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
+    )
+    train_set, test_set = dataset.subset(split.train), dataset.subset(split.test)
+    validation = _choose_min_confidence(X[split.train], train_set, config)
+    pass_model, label_classifier = _fit_heads(X[split.train], train_set, config)
+    summary = summarise_heldout(
+        test_set,
+        X[split.test],
+        pass_model,
+        label_classifier,
+        config.threshold,
+        validation["min_confidence"],
+    )
+    version = new_version_name()
+    manifest = {
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": [{"path": str(p), "sha256": sha256_file(Path(p))} for p in config.data],
+        "catalog": {"path": str(config.catalog), "sha256": sha256_file(Path(config.catalog))},
+        "encoder": identity.to_dict(),
+        "models": dataset.models,
+        "labels": dataset.models,
+        "threshold": config.threshold,
+        "score_scale": asdict(config.scale),
+        "unsolvable_policy": config.unsolvable,
+        "cost_rule": config.cost_rule.to_dict(),
+        "default_min_confidence": validation["min_confidence"],
+        "min_confidence_rule": MIN_CONFIDENCE_RULE,
+        "seed": config.seed,
+        "split": {
+            "method": split.method,
+            "n_prompts": len(dataset),
+            "n_train": len(split.train),
+            "n_test": len(split.test),
+            "dropped_train_overlap": split.dropped_overlap,
+            "skipped_incomplete": dataset.skipped_incomplete,
+        },
+        "metrics": {"validation": validation, "heldout": summary.to_dict()},
+        "library_versions": library_versions(),
+    }
+    catalog_toml = catalog.restricted_to(dataset.models).to_toml()
+    with staging(config.out) as staged:
+        manifest = _write_version(
+            staged, config, manifest, pass_model, label_classifier, catalog_toml, train_set
+        )
+        version_dir = publish(config.out, staged, version)
+    set_current(config.out, version)
+    logger.info("published %s", version_dir)
+    return TrainResult(version_dir, manifest, summary, newly)
