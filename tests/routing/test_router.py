@@ -1,0 +1,86 @@
+"""Router.load(...).route(...) on a real trained version."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from router_ml import InvalidRequestError, Router
+from router_ml.data.splits import prompt_hash
+
+
+def test_route_returns_cheapest_confident_model(router: Router) -> None:
+    decision = router.route("What is 17 * 23? Answer with a number.")
+    by_model = {e.model: e for e in decision.ranked}
+    assert set(by_model) == set(router.models)
+    assert decision.model == decision.ranked[0].model
+    assert decision.confidence == pytest.approx(by_model[decision.model].pass_probability)
+    confident = [e for e in decision.ranked if e.pass_probability >= decision.min_confidence]
+    if confident:
+        assert decision.reason == "met_min_confidence"
+        assert decision.model == min(confident, key=lambda e: e.estimated_cost_usd).model
+    else:
+        assert decision.reason == "none_met_min_confidence"
+        assert decision.confidence == max(e.pass_probability for e in decision.ranked)
+    assert decision.min_confidence == router.default_min_confidence
+    assert decision.router_version == router.version
+
+
+def test_min_confidence_extremes(router: Router) -> None:
+    prompt = "Translate 'good morning' into French."
+    cheapest = min(router.route(prompt).ranked, key=lambda e: e.estimated_cost_usd).model
+    assert router.route(prompt, min_confidence=0.0).model == cheapest
+    strict = router.route(prompt, min_confidence=1.0)
+    if strict.reason == "none_met_min_confidence":
+        assert strict.confidence == max(e.pass_probability for e in strict.ranked)
+
+
+def test_allowed_models_never_leaves_the_set(router: Router) -> None:
+    allowed = router.models[:2]
+    decision = router.route("Write a haiku about the sea.", allowed_models=allowed)
+    assert decision.model in allowed
+    assert {e.model for e in decision.ranked} == set(allowed)
+    unrestricted = router.route("Write a haiku about the sea.")
+    assert decision.restricted_by_allowed_models == (unrestricted.model not in allowed)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan])
+def test_bad_min_confidence(router: Router, bad: float) -> None:
+    with pytest.raises(InvalidRequestError, match="min_confidence"):
+        router.route("hello", min_confidence=bad)
+
+
+def test_unknown_allowed_models_are_named(router: Router) -> None:
+    with pytest.raises(InvalidRequestError, match="gpt-9.*nope|nope.*gpt-9"):
+        router.route("hello", allowed_models=["gpt-9", "nope", router.models[0]])
+
+
+@pytest.mark.parametrize("empty", ["", "   \n"])
+def test_empty_prompt(router: Router, empty: str) -> None:
+    with pytest.raises(InvalidRequestError, match="empty"):
+        router.route(empty)
+
+
+def test_route_many_matches_route(router: Router) -> None:
+    prompts = ["What is 2 + 2?", "Name the largest planet.", "def fib(n): complete this function"]
+    batch = router.route_many(prompts)
+    for prompt, decision in zip(prompts, batch, strict=True):
+        single = router.route(prompt)
+        assert single.model == decision.model
+        assert single.confidence == pytest.approx(decision.confidence, abs=1e-5)
+
+
+def test_training_prompt_hashes_recorded(router: Router, sample_rows: list[dict]) -> None:
+    hashes = router.training_prompt_hashes()
+    all_sample = {prompt_hash(r["prompt"]) for r in sample_rows}
+    n_train = router.manifest["split"]["n_train"]
+    assert len(hashes) <= n_train and hashes <= all_sample
+    assert len(hashes) >= n_train * 0.95
+
+
+def test_pass_probabilities_are_probabilities(router: Router) -> None:
+    proba = router.pass_probabilities(router.embed(["a", "b c d"]))
+    assert proba.shape == (2, len(router.models))
+    assert np.all((proba >= 0) & (proba <= 1))
