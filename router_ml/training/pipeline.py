@@ -203,6 +203,9 @@ def train(config: TrainConfig) -> TrainResult:
         "score_scale": asdict(config.scale),
         "unsolvable_policy": config.unsolvable,
         "cost_rule": config.cost_rule.to_dict(),
+        "train_pass_rates": dict(
+            zip(dataset.models, train_set.passes(config.threshold).mean(axis=0).tolist(), strict=True)
+        ),
         "default_min_confidence": validation["min_confidence"],
         "min_confidence_rule": MIN_CONFIDENCE_RULE,
         "seed": config.seed,
