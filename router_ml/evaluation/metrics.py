@@ -9,6 +9,9 @@ import numpy as np
 from router_ml.data.labels import cheapest_passing_labels
 from router_ml.routing.policy import choose_models, confidence_grid
 
+#: The share of the best single model's quality that ``savings_at_95pct_quality`` must reach.
+NEAR_BEST_FRACTION = 0.95
+
 
 @dataclass(frozen=True)
 class RoutingFigures:
@@ -45,10 +48,35 @@ def best_single_index(singles: list[RoutingFigures]) -> int:
     return min(range(len(singles)), key=lambda j: (-singles[j].quality, singles[j].cost_usd))
 
 
+def cheapest_single_index(singles: list[RoutingFigures]) -> int:
+    """The single model with the lowest total cost (ties go to the higher quality)."""
+    return min(range(len(singles)), key=lambda j: (singles[j].cost_usd, -singles[j].quality))
+
+
+def oracle_labels(scores: np.ndarray, costs: np.ndarray, threshold: float) -> np.ndarray:
+    """Per prompt, the column of the cheapest model that passes; if none does, the cheapest."""
+    return cheapest_passing_labels(scores, costs, threshold, "cheapest")
+
+
 def oracle_outcome(scores: np.ndarray, costs: np.ndarray, threshold: float) -> RoutingFigures:
     """Per prompt, the cheapest model that passes; if none does, the cheapest model."""
-    return outcome_of(
-        cheapest_passing_labels(scores, costs, threshold, "cheapest"), scores, costs, threshold
+    return outcome_of(oracle_labels(scores, costs, threshold), scores, costs, threshold)
+
+
+def traffic_share(chosen: np.ndarray, n_models: int) -> np.ndarray:
+    """Fraction of prompts sent to each model column."""
+    return np.bincount(chosen, minlength=n_models) / len(chosen)
+
+
+def mixed_outcome(share: np.ndarray, singles: list[RoutingFigures]) -> RoutingFigures:
+    """Expected figures of a random router that sends each prompt to model ``j`` with ``share[j]``.
+
+    Exact expectations (no sampling): each figure is the share-weighted mean of the single models'.
+    """
+    return RoutingFigures(
+        quality=float(sum(w * s.quality for w, s in zip(share, singles, strict=True))),
+        pass_rate=float(sum(w * s.pass_rate for w, s in zip(share, singles, strict=True))),
+        cost_usd=float(sum(w * s.cost_usd for w, s in zip(share, singles, strict=True))),
     )
 
 
@@ -68,14 +96,19 @@ def sweep(
     grid: np.ndarray | None = None,
 ) -> list[CurvePoint]:
     """The cost-quality curve of the policy over ``min_confidence`` values."""
+    values = confidence_grid() if grid is None else grid
     points = []
-    for value in confidence_grid() if grid is None else grid:
-        chosen, _ = choose_models(pass_proba, costs, float(value))
+    for value, chosen in zip(values, curve_choices(pass_proba, costs, values), strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(
             CurvePoint(float(value), figures.quality, figures.pass_rate, figures.cost_usd)
         )
     return points
+
+
+def curve_choices(pass_proba: np.ndarray, costs: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
+    return np.stack([choose_models(pass_proba, costs, float(value))[0] for value in grid])
 
 
 def pick_min_confidence(curve: list[CurvePoint], target_quality: float) -> float:
@@ -99,13 +132,57 @@ def savings_at(curve: list[CurvePoint], quality: float, cost: float) -> float | 
     return 1.0 - min(costs) / cost
 
 
-def expected_calibration_error(pass_proba: np.ndarray, passes: np.ndarray, bins: int = 10) -> float:
-    """ECE over every (prompt, model) probability, in ``bins`` equal-width bins."""
+def headline_savings(
+    curve: list[CurvePoint], best: RoutingFigures
+) -> tuple[float | None, float | None]:
+    """Savings at the best single model's quality and at ``NEAR_BEST_FRACTION`` of it."""
+    return (
+        savings_at(curve, best.quality, best.cost_usd),
+        savings_at(curve, NEAR_BEST_FRACTION * best.quality, best.cost_usd),
+    )
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One equal-width bin of predicted pass probabilities and the pass rate observed in it."""
+
+    low: float
+    high: float
+    count: int
+    mean_probability: float | None
+    observed_rate: float | None
+
+
+def reliability_bins(
+    pass_proba: np.ndarray, passes: np.ndarray, bins: int = 10
+) -> list[ReliabilityBin]:
+    """Reliability diagram data over every (prompt, model) probability, in ``bins`` equal-width bins.
+
+    A probability ``p`` falls in bin ``min(floor(p * bins), bins - 1)``, so 1.0 is in the last bin.
+    """
     proba, observed = pass_proba.ravel(), passes.ravel().astype(np.float64)
     which = np.minimum((proba * bins).astype(int), bins - 1)
-    total = 0.0
+    result = []
     for b in range(bins):
         inside = which == b
-        if inside.any():
-            total += inside.sum() * abs(proba[inside].mean() - observed[inside].mean())
-    return float(total / proba.size)
+        count = int(inside.sum())
+        result.append(
+            ReliabilityBin(
+                low=b / bins,
+                high=(b + 1) / bins,
+                count=count,
+                mean_probability=float(proba[inside].mean()) if count else None,
+                observed_rate=float(observed[inside].mean()) if count else None,
+            )
+        )
+    return result
+
+
+def expected_calibration_error(pass_proba: np.ndarray, passes: np.ndarray, bins: int = 10) -> float:
+    """ECE over every (prompt, model) probability, in ``bins`` equal-width bins."""
+    total = sum(
+        b.count * abs(b.mean_probability - b.observed_rate)
+        for b in reliability_bins(pass_proba, passes, bins)
+        if b.count
+    )
+    return float(total / pass_proba.size)
