@@ -144,9 +144,15 @@ def build_dataset(
     complete = {pid: rows for pid, rows in grouped.items() if len(rows) == len(models)}
     skipped = len(grouped) - len(complete)
     if not complete:
+        pid, per_model = next(iter(grouped.items()))
+        first = next(iter(per_model.values()))
+        missing = ", ".join(m for m in models if m not in per_model)
         raise DataError(
-            f"no prompt has outcomes for all {len(models)} models ({', '.join(models)}); "
-            "prompts with partial outcomes are skipped"
+            f"no prompt has outcomes for all {len(models)} models, and prompts with partial "
+            f"outcomes are skipped; e.g. prompt_id '{pid}' has none for {missing}",
+            path=first.path,
+            line=first.line,
+            field="model",
         )
     if skipped:
         logger.warning(

@@ -97,22 +97,31 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows numbered by the line a record starts on (a quoted prompt may span many lines)."""
     with _open_text(path) as handle:
-        reader = csv.DictReader(handle, strict=True)
+        reader = csv.reader(handle, strict=True)
+        start = 1
         try:
-            if not reader.fieldnames:
+            header = next(reader, None)
+            if not header:
                 return
-            width = len(reader.fieldnames)
-            for row in reader:
-                if None in row or len(row) != width or any(v is None for v in row.values()):
-                    raise DataError(
-                        f"malformed CSV row: expected {width} fields",
-                        path=path,
-                        line=reader.line_num,
-                    )
-                yield reader.line_num, {k: (None if v == "" else v) for k, v in row.items()}
+            repeated = sorted({f for f in header if header.count(f) > 1})
+            if repeated:
+                raise DataError(f"repeated column(s): {', '.join(repeated)}", path=path, line=1)
+            start = reader.line_num + 1
+            for fields in reader:
+                if fields:  # csv yields [] for a blank line
+                    if len(fields) != len(header):
+                        raise DataError(
+                            f"malformed CSV row: expected {len(header)} fields, got {len(fields)}",
+                            path=path,
+                            line=start,
+                        )
+                    values = zip(header, fields, strict=True)
+                    yield start, {k: (None if v == "" else v) for k, v in values}
+                start = reader.line_num + 1
         except csv.Error as exc:
-            raise DataError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from exc
+            raise DataError(f"malformed CSV: {exc}", path=path, line=start) from exc
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -269,6 +278,8 @@ def _wide_outcomes(
         for model in _wide_models(list(values)):
             if model not in values:
                 raise row.error(f"column '{model}|total_cost' has no score column beside it", model)
+            if values[model] is None:
+                continue  # an empty cell: no outcome for this model (the prompt is incomplete)
             yield Outcome(
                 prompt_id=prompt_id,
                 model=model,
@@ -280,8 +291,8 @@ def _wide_outcomes(
 
 
 def _detect_layout(path: Path, line: int, fields: list[str]) -> Layout:
-    if "model" in fields and "score" in fields:
-        return "long"
+    if "model" in fields or "score" in fields:
+        return "long"  # a long log missing one of the two is reported as a missing column
     if "prompt" in fields and _wide_models(fields):
         return "wide"
     raise DataError(
