@@ -18,6 +18,7 @@ BUNDLED = ROOT / "training" / "llmrouter_dc"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLE_PROMPTS_PER_TASK = 24
 MAX_SAMPLE_PROMPT_CHARS = 700
+SMALL_PROMPTS_PER_TASK = 4
 
 
 def read_jsonl_gz(path: Path) -> list[dict]:
@@ -28,6 +29,22 @@ def read_jsonl_gz(path: Path) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def first_prompts(rows: list[dict], n: int) -> list[dict]:
+    """The rows of the first ``n`` prompt_ids of ``rows``, in file order."""
+    ids = list(dict.fromkeys(r["prompt_id"] for r in rows))[:n]
+    return [r for r in rows if r["prompt_id"] in set(ids)]
+
+
+def registry_state(registry: Path) -> dict[str, str]:
+    """Every entry of a registry folder: a link's target, or a version's file names."""
+    if not registry.exists():
+        return {}
+    return {
+        p.name: os.readlink(p) if p.is_symlink() else " ".join(sorted(f.name for f in p.iterdir()))
+        for p in registry.iterdir()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +70,23 @@ def sample_rows(bundled_rows: list[dict]) -> list[dict]:
     rng = random.Random(7)
     chosen = {pid for ids in by_task.values() for pid in rng.sample(ids, min(len(ids), SAMPLE_PROMPTS_PER_TASK))}
     return [{k: v for k, v in r.items() if k != "split"} for r in bundled_rows if r["prompt_id"] in chosen]
+
+
+@pytest.fixture(scope="session")
+def small_rows(sample_rows: list[dict]) -> list[dict]:
+    """About 56 real prompts of the sample (the first 4 of each task), for quick extra trainings."""
+    by_task: dict[str, list[str]] = defaultdict(list)
+    for row in sample_rows:
+        if row["prompt_id"] not in by_task[row["task"]]:
+            by_task[row["task"]].append(row["prompt_id"])
+    chosen = {pid for ids in by_task.values() for pid in ids[:SMALL_PROMPTS_PER_TASK]}
+    return [r for r in sample_rows if r["prompt_id"] in chosen]
+
+
+@pytest.fixture(scope="session")
+def small_log(tmp_path_factory: pytest.TempPathFactory, small_rows: list[dict]) -> Path:
+    """The small sample as a JSON Lines log; its prompts are embedded by ``trained_registry`` too."""
+    return write_jsonl(tmp_path_factory.mktemp("small-log") / "small.jsonl", small_rows)
 
 
 @pytest.fixture(scope="session")

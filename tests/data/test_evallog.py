@@ -1,0 +1,210 @@
+"""Evaluation log readers: every format and layout gives the same outcomes as the source rows."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import first_prompts, write_jsonl
+
+from router_ml.data.evallog import Outcome, ScoreScale, read_log, read_logs
+from router_ml.errors import DataError
+
+LONG_FIELDS = ["prompt_id", "prompt", "model", "score", "task"]
+
+
+@pytest.fixture(scope="module")
+def rows(sample_rows: list[dict]) -> list[dict]:
+    """Two real prompts with all nine models' outcomes (18 rows)."""
+    return [{k: r[k] for k in LONG_FIELDS} for r in first_prompts(sample_rows, 2)]
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write_jsonl_gz(path: Path, rows: list[dict]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    return path
+
+
+def _write_parquet(path: Path, rows: list[dict]) -> Path:
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+WRITERS: dict[str, Callable[[Path, list[dict]], Path]] = {
+    "log.jsonl": write_jsonl,
+    "log.jsonl.gz": _write_jsonl_gz,
+    "log.csv": _write_csv,
+    "log.csv.gz": _write_csv,
+    "log.parquet": _write_parquet,
+}
+
+
+def _triples(outcomes: list[Outcome]) -> list[tuple[str, str, str, float]]:
+    return [(o.prompt_id, o.prompt, o.model, o.score) for o in outcomes]
+
+
+def _source_triples(rows: list[dict]) -> list[tuple[str, str, str, float]]:
+    return [(r["prompt_id"], r["prompt"], r["model"], float(r["score"])) for r in rows]
+
+
+def _wide(rows: list[dict], *, id_field: str = "prompt_id", task_field: str = "task") -> list[dict]:
+    """Pivot long rows into the wide layout, with a ``<model>|total_cost`` column per model."""
+    wide: dict[str, dict] = {}
+    for i, r in enumerate(rows):
+        row = wide.setdefault(
+            r["prompt_id"], {id_field: r["prompt_id"], "prompt": r["prompt"], task_field: r["task"]}
+        )
+        row[r["model"]] = r["score"]
+        row[f"{r['model']}|total_cost"] = 0.001 * (i + 1)
+    return list(wide.values())
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_every_format_reads_the_same_outcomes(tmp_path: Path, rows: list[dict], name: str) -> None:
+    outcomes = read_log(WRITERS[name](tmp_path / name, rows))
+    assert _triples(outcomes) == _source_triples(rows)
+    assert {o.task for o in outcomes} == {r["task"] for r in rows}
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.jsonl.gz"])
+def test_json_outcome_line_is_its_line(tmp_path: Path, rows: list[dict], name: str) -> None:
+    path = WRITERS[name](tmp_path / name, rows)
+    with (gzip.open if name.endswith(".gz") else open)(path, "rt", encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    for outcome in read_log(path):
+        row = json.loads(lines[outcome.line - 1])
+        assert (row["prompt_id"], row["model"]) == (outcome.prompt_id, outcome.model)
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz"])
+def test_csv_outcome_line_is_where_its_record_starts(
+    tmp_path: Path, rows: list[dict], name: str
+) -> None:
+    assert any("\n" in r["prompt"] for r in rows), "needs prompts that span several lines"
+    path = WRITERS[name](tmp_path / name, rows)
+    with (gzip.open if name.endswith(".gz") else open)(path, "rt", encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    outcomes = read_log(path)
+    assert outcomes[-1].line > len(rows) + 1
+    for outcome in outcomes:
+        assert lines[outcome.line - 1].startswith(f"{outcome.prompt_id},")
+
+
+def test_parquet_rows_are_numbered_from_one(tmp_path: Path, rows: list[dict]) -> None:
+    outcomes = read_log(_write_parquet(tmp_path / "log.parquet", rows))
+    assert [o.line for o in outcomes] == list(range(1, len(rows) + 1))
+
+
+@pytest.mark.parametrize("layout", ["auto", "wide"])
+@pytest.mark.parametrize("name", ["wide.csv", "wide.jsonl", "wide.parquet"])
+def test_wide_layout_matches_long(tmp_path: Path, rows: list[dict], layout: str, name: str) -> None:
+    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
+    path = writer[Path(name).suffix](tmp_path / name, _wide(rows))
+    outcomes = read_log(path, layout=layout)
+    assert sorted(_triples(outcomes)) == sorted(_source_triples(rows))
+    assert sorted(o.cost_usd for o in outcomes) == pytest.approx(
+        [0.001 * (i + 1) for i in range(len(rows))]
+    )
+
+
+def test_routerbench_columns(tmp_path: Path, rows: list[dict]) -> None:
+    wide = _wide(rows, id_field="sample_id", task_field="eval_name")
+    for row in wide:
+        row["oracle_model_to_route_to"] = rows[0]["model"]
+        row[f"{rows[0]['model']}|model_response"] = "some answer"
+    outcomes = read_log(_write_csv(tmp_path / "routerbench.csv", wide))
+    assert sorted(_triples(outcomes)) == sorted(_source_triples(rows))
+    assert {o.task for o in outcomes} == {r["task"] for r in rows}
+
+
+def test_long_layout_forced_on_a_wide_log_names_the_missing_column(
+    tmp_path: Path, rows: list[dict]
+) -> None:
+    path = _write_csv(tmp_path / "wide.csv", _wide(rows))
+    with pytest.raises(DataError, match=r"wide\.csv:2: missing column \(field 'model'\)"):
+        read_log(path, layout="long")
+
+
+def test_several_files_are_concatenated_in_order(tmp_path: Path, rows: list[dict]) -> None:
+    half = len(rows) // 2
+    first = write_jsonl(tmp_path / "a.jsonl", rows[:half])
+    second = _write_csv(tmp_path / "b.csv", rows[half:])
+    outcomes = read_logs([first, second])
+    assert _triples(outcomes) == _source_triples(rows)
+    assert {o.path for o in outcomes[half:]} == {str(second)}
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-03-01T12:00:00+00:00",
+        "2024-03-01T12:00:00Z",
+        "2024-03-01T13:00:00+01:00",
+        1709294400,
+        1709294400.0,
+        "1709294400",
+    ],
+)
+def test_timestamps_iso_and_epoch(tmp_path: Path, rows: list[dict], stamp: object) -> None:
+    path = write_jsonl(tmp_path / "log.jsonl", [{**r, "timestamp": stamp} for r in rows])
+    assert {o.timestamp for o in read_log(path)} == {1709294400.0}
+
+
+def test_parquet_native_timestamps(tmp_path: Path, rows: list[dict]) -> None:
+    from datetime import UTC, datetime
+
+    stamp = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    path = _write_parquet(tmp_path / "log.parquet", [{**r, "timestamp": stamp} for r in rows])
+    assert {o.timestamp for o in read_log(path)} == {1709294400.0}
+
+
+def test_bad_timestamp_names_line_and_field(tmp_path: Path, rows: list[dict]) -> None:
+    bad = [{**r, "timestamp": "yesterday" if i == 3 else 0} for i, r in enumerate(rows)]
+    with pytest.raises(DataError, match=r"log\.jsonl:4: .*'yesterday' \(field 'timestamp'\)"):
+        read_log(write_jsonl(tmp_path / "log.jsonl", bad))
+
+
+def test_score_scale_normalises_to_unit_range(tmp_path: Path, rows: list[dict]) -> None:
+    graded = [{**r, "score": i % 11} for i, r in enumerate(rows)]
+    outcomes = read_log(write_jsonl(tmp_path / "log.jsonl", graded), scale=ScoreScale(0, 10))
+    assert [o.score for o in outcomes] == pytest.approx([(i % 11) / 10 for i in range(len(rows))])
+
+
+def test_score_above_the_declared_scale_is_refused(tmp_path: Path, rows: list[dict]) -> None:
+    graded = [{**r, "score": 10.5 if i == 5 else 10} for i, r in enumerate(rows)]
+    with pytest.raises(DataError, match=r"log\.jsonl:6: score 10\.5 is outside .*\[0, 10\]"):
+        read_log(write_jsonl(tmp_path / "log.jsonl", graded), scale=ScoreScale(0, 10))
+
+
+def test_tokens_and_cost_are_read(tmp_path: Path, rows: list[dict]) -> None:
+    logged = [{**rows[0], "input_tokens": 120, "output_tokens": 30, "cost_usd": 0.25}]
+    (outcome,) = read_log(_write_csv(tmp_path / "log.csv", logged))
+    assert (outcome.input_tokens, outcome.output_tokens, outcome.cost_usd) == (120, 30, 0.25)
+
+
+def test_negative_cost_is_refused(tmp_path: Path, rows: list[dict]) -> None:
+    logged = [{**rows[0], "cost_usd": -1}]
+    with pytest.raises(DataError, match=r"log\.jsonl:1: must be >= 0.*\(field 'cost_usd'\)"):
+        read_log(write_jsonl(tmp_path / "log.jsonl", logged))
+
+
+def test_unknown_suffix_is_refused(tmp_path: Path, rows: list[dict]) -> None:
+    path = write_jsonl(tmp_path / "log.txt", rows)
+    with pytest.raises(DataError, match=r"log\.txt: unknown log format '\.txt'"):
+        read_log(path)
