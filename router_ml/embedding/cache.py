@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,11 @@ class EmbeddingCache:
             self._vectors = {}
             for chunk in sorted(self.folder.glob("*.npz")):
                 try:
-                    with np.load(chunk) as data:
+                    with chunk.open("rb") as handle, np.load(handle) as data:
                         self._vectors.update(
                             zip(data["hashes"].tolist(), data["vectors"], strict=True)
                         )
-                except (OSError, ValueError, KeyError) as exc:
+                except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                     logger.warning("ignoring unreadable embedding cache chunk %s: %s", chunk, exc)
         return self._vectors
 
