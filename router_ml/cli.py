@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.errors import RouterMLError
+from router_ml.serving.cli import add_route, add_serve
 
 logger = logging.getLogger("router_ml")
 
@@ -115,7 +116,11 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"train": _add_train}
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "train": _add_train,
+    "serve": add_serve,
+    "route": add_route,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

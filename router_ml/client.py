@@ -1,0 +1,197 @@
+"""Python client for gateways: ``RouterClient(target, timeout=..., fallback_model=...)``.
+
+Every call carries a deadline. With a ``fallback_model``, a router that is down or too slow
+(UNAVAILABLE, DEADLINE_EXCEEDED) yields that model marked ``fallback=True`` instead of an error
+(fail open); every other error, and any error without a fallback model, raises ``grpc.RpcError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from router_ml.routing.router import ModelEstimate
+from router_ml.v1 import router_pb2, router_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+FAIL_OPEN_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+DEFAULT_TIMEOUT = 0.5
+FALLBACK_REASON = "fallback"
+
+_REASONS = {
+    router_pb2.REASON_MET_MIN_CONFIDENCE: "met_min_confidence",
+    router_pb2.REASON_NONE_MET_MIN_CONFIDENCE: "none_met_min_confidence",
+}
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """The router's answer, or the client's fallback when the router could not answer in time.
+
+    Attributes
+    ----------
+    model : the model to send the request to.
+    confidence : its calibrated pass probability; None for a fallback.
+    reason : ``met_min_confidence``, ``none_met_min_confidence``, or ``fallback``.
+    alternatives : fallback order after ``model`` (empty for a fallback).
+    fallback : True when the router did not answer and ``model`` is the client's fallback model.
+    error : the status code name that caused a fallback, else None.
+    """
+
+    model: str
+    confidence: float | None
+    reason: str
+    alternatives: tuple[ModelEstimate, ...]
+    restricted_by_allowed_models: bool
+    min_confidence: float | None
+    estimated_cost_usd: float | None
+    router_version: str | None
+    request_id: str
+    fallback: bool = False
+    error: str | None = None
+
+
+def _estimates(items: Sequence[router_pb2.ModelEstimate]) -> tuple[ModelEstimate, ...]:
+    return tuple(ModelEstimate(e.model, e.pass_probability, e.estimated_cost_usd) for e in items)
+
+
+def to_result(response: router_pb2.RouteResponse) -> RouteResult:
+    """A RouteResult from the service's RouteResponse."""
+    return RouteResult(
+        model=response.model,
+        confidence=response.confidence,
+        reason=_REASONS.get(response.reason, "unspecified"),
+        alternatives=_estimates(response.alternatives),
+        restricted_by_allowed_models=response.restricted_by_allowed_models,
+        min_confidence=response.min_confidence,
+        estimated_cost_usd=response.estimated_cost_usd,
+        router_version=response.router_version,
+        request_id=response.request_id,
+    )
+
+
+def route_request(
+    prompt: str | None = None,
+    *,
+    messages: Sequence[Mapping[str, str]] | None = None,
+    allowed_models: Sequence[str] = (),
+    min_confidence: float | None = None,
+    num_alternatives: int | None = None,
+    request_id: str = "",
+) -> router_pb2.RouteRequest:
+    """A RouteRequest; ``messages`` are ``{"role": ..., "content": ...}`` mappings (chat format)."""
+    return router_pb2.RouteRequest(
+        prompt=prompt or "",
+        messages=[router_pb2.Message(role=m["role"], content=m["content"]) for m in messages or ()],
+        request_id=request_id,
+        allowed_models=list(allowed_models),
+        min_confidence=min_confidence,
+        num_alternatives=num_alternatives,
+    )
+
+
+class RouterClient:
+    """A connection to a router-ml server.
+
+    Parameters
+    ----------
+    target : ``host:port`` of the server.
+    timeout : default deadline of every call, in seconds.
+    fallback_model : model to return when the router is unavailable or too slow (fail open);
+        None raises instead (fail closed).
+    """
+
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.fallback_model = fallback_model
+        self._channel = grpc.insecure_channel(target)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+
+    def route(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, str]] | None = None,
+        allowed_models: Sequence[str] = (),
+        min_confidence: float | None = None,
+        num_alternatives: int | None = None,
+        request_id: str = "",
+        timeout: float | None = None,
+    ) -> RouteResult:
+        """Route one prompt or conversation (see :func:`route_request`).
+
+        Raises
+        ------
+        grpc.RpcError
+            For invalid requests, and when the router is down or slow and there is no fallback.
+        """
+        request = route_request(
+            prompt,
+            messages=messages,
+            allowed_models=allowed_models,
+            min_confidence=min_confidence,
+            num_alternatives=num_alternatives,
+            request_id=request_id,
+        )
+        try:
+            return to_result(self._stub.Route(request, timeout=self._deadline(timeout)))
+        except grpc.RpcError as exc:
+            if self.fallback_model is None or exc.code() not in FAIL_OPEN_CODES:
+                raise
+            return self._fallback(exc.code(), allowed_models, request_id)
+
+    def route_batch(
+        self, requests: Sequence[router_pb2.RouteRequest], *, timeout: float | None = None
+    ) -> list[RouteResult]:
+        """Route many requests (build them with :func:`route_request`) in one call; never falls back."""
+        batch = router_pb2.RouteBatchRequest(requests=list(requests))
+        answer = self._stub.RouteBatch(batch, timeout=self._deadline(timeout))
+        return [to_result(r) for r in answer.responses]
+
+    def model_info(self, *, timeout: float | None = None) -> router_pb2.ModelInfo:
+        """The active router version, its encoder, models, prices and held-out metrics."""
+        return self._stub.GetModelInfo(
+            router_pb2.GetModelInfoRequest(), timeout=self._deadline(timeout)
+        )
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _deadline(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def __enter__(self) -> RouterClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _fallback(
+        self, code: grpc.StatusCode, allowed_models: Sequence[str], request_id: str
+    ) -> RouteResult:
+        model = self.fallback_model
+        if allowed_models and model not in allowed_models:
+            model = allowed_models[0]
+        logger.warning(
+            "router at %s answered %s; falling back to %s", self.target, code.name, model
+        )
+        return RouteResult(
+            model=model,
+            confidence=None,
+            reason=FALLBACK_REASON,
+            alternatives=(),
+            restricted_by_allowed_models=False,
+            min_confidence=None,
+            estimated_cost_usd=None,
+            router_version=None,
+            request_id=request_id,
+            fallback=True,
+            error=code.name,
+        )

@@ -1,0 +1,117 @@
+"""One thread that encodes prompts for every request, batching those that arrive together.
+
+gRPC handler threads hand their texts to this worker and wait on a future with the time left
+before their deadline. The encoder therefore never runs on the server's accept path, never runs
+twice at once on a small machine, and never starts work whose deadline has already passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from router_ml.routing.router import Router
+from router_ml.serving.status import DeadlinePassedError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    router: Router
+    texts: list[str]
+    deadline: float | None
+    future: Future = field(default_factory=Future)
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+
+class EmbeddingWorker:
+    """Encode prompts on one background thread, merging queued requests into one encoder call.
+
+    Parameters
+    ----------
+    max_batch : prompts merged into one encoder call (one request's prompts are never split).
+    observe : called with the seconds each encoder call took (for metrics).
+    """
+
+    def __init__(self, max_batch: int, observe: Callable[[float], None]) -> None:
+        self.max_batch = max_batch
+        self.observe = observe
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="router-ml-embed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish queued work, then end the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def submit(self, router: Router, texts: list[str], deadline: float | None) -> Future:
+        """Queue ``texts`` for ``router``'s encoder; ``deadline`` is a ``time.monotonic()`` value.
+
+        The future holds the embeddings, or :class:`DeadlinePassedError` if the deadline passed
+        first; cancelling it before the work starts skips the work.
+        """
+        job = _Job(router, texts, deadline)
+        self._queue.put(job)
+        return job.future
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            jobs, stop = self._gather(job)
+            self._encode([j for j in jobs if self._claim(j)])
+            if stop:
+                return
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        jobs, size = [first], len(first.texts)
+        while size < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+            size += len(job.texts)
+        return jobs, False
+
+    @staticmethod
+    def _claim(job: _Job) -> bool:
+        if not job.future.set_running_or_notify_cancel():
+            return False
+        if job.expired(time.monotonic()):
+            job.future.set_exception(DeadlinePassedError("deadline passed before encoding"))
+            return False
+        return True
+
+    def _encode(self, jobs: list[_Job]) -> None:
+        for router in {id(j.router): j.router for j in jobs}.values():
+            mine = [j for j in jobs if j.router is router]
+            started = time.perf_counter()
+            try:
+                vectors = router.embed([t for j in mine for t in j.texts])
+            except Exception as exc:
+                logger.exception("encoding %d prompts failed", sum(len(j.texts) for j in mine))
+                for j in mine:
+                    j.future.set_exception(exc)
+                continue
+            self.observe(time.perf_counter() - started)
+            for j, rows in zip(mine, _split(vectors, [len(j.texts) for j in mine]), strict=True):
+                j.future.set_result(rows)
+
+
+def _split(vectors: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    return np.split(vectors, np.cumsum(sizes)[:-1])

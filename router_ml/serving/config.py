@@ -1,0 +1,66 @@
+"""Settings of one routing server, shared by ``create_server`` and ``router-ml serve``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from router_ml.errors import ConfigError
+
+DEFAULT_PORT = 50051
+DEFAULT_METRICS_PORT = 9464
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How to serve a router.
+
+    Attributes
+    ----------
+    model : a registry folder (serves ``model/current`` and follows it) or one version folder.
+    host, port : where gRPC listens; port 0 picks a free one.
+    metrics_port : where Prometheus metrics are served on ``host``; 0 picks a free one.
+    grace : seconds in-flight requests get to finish on SIGTERM.
+    max_prompt_bytes : UTF-8 bytes a prompt (or all message contents together) may have.
+    max_message_bytes : gRPC receive limit for one request; larger ones get RESOURCE_EXHAUSTED.
+    max_batch : requests one RouteBatch call may carry.
+    workers : gRPC handler threads (they wait on the embedding worker, which encodes).
+    max_embed_batch : prompts the embedding worker encodes in one call, across requests.
+    poll_interval : seconds between checks of where ``current`` points.
+    """
+
+    model: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    metrics_port: int = DEFAULT_METRICS_PORT
+    grace: float = 10.0
+    max_prompt_bytes: int = 64 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 512
+    workers: int = 16
+    max_embed_batch: int = 64
+    poll_interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("port", "metrics_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} must be in [0, 65535], got {getattr(self, name)}")
+        for name in (
+            "max_prompt_bytes",
+            "max_message_bytes",
+            "max_batch",
+            "workers",
+            "max_embed_batch",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("grace", "poll_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(
+                    f"{name} must be a positive number of seconds, got {getattr(self, name)}"
+                )
+
+
+def address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

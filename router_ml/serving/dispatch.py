@@ -1,0 +1,97 @@
+"""Route validated inputs through one router: check, encode on the worker, decide; on deadline."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from router_ml.errors import InvalidRequestError
+from router_ml.routing.router import RouteDecision, Router
+from router_ml.serving.batching import EmbeddingWorker
+from router_ml.serving.convert import RouteInput
+from router_ml.serving.status import DeadlinePassedError
+
+NO_DEADLINE_BEYOND = 86_400.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A client's deadline as a ``time.monotonic()`` value; None when the client set none."""
+
+    at: float | None
+
+    @classmethod
+    def after(cls, remaining: float | None) -> Deadline:
+        """From ``ServicerContext.time_remaining()``; grpc reports "no deadline" as None or huge."""
+        if remaining is None or remaining > NO_DEADLINE_BEYOND:
+            return cls(None)
+        return cls(time.monotonic() + remaining)
+
+    def remaining(self, stage: str) -> float | None:
+        """Seconds left, or :class:`DeadlinePassedError` naming ``stage`` if none are."""
+        if self.at is None:
+            return None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlinePassedError(f"deadline passed {stage}")
+        return left
+
+
+def _checks(router: Router, items: Sequence[RouteInput]) -> list[tuple[float, np.ndarray]]:
+    checks = []
+    for i, item in enumerate(items):
+        try:
+            checks.append(
+                router.check_request([item.text], item.min_confidence, item.allowed_models)
+            )
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(
+                f"requests[{i}]: {exc}" if len(items) > 1 else str(exc)
+            ) from None
+    return checks
+
+
+def _embed(
+    router: Router, worker: EmbeddingWorker, texts: list[str], deadline: Deadline
+) -> np.ndarray:
+    remaining = deadline.remaining("before encoding")
+    future = worker.submit(router, texts, deadline.at)
+    try:
+        vectors = future.result(timeout=remaining)
+    except TimeoutError:
+        future.cancel()
+        raise DeadlinePassedError("deadline passed while waiting for the encoder") from None
+    deadline.remaining("during encoding")
+    return vectors
+
+
+def route_items(
+    router: Router, worker: EmbeddingWorker, items: Sequence[RouteInput], deadline: Deadline
+) -> list[RouteDecision]:
+    """Decisions for ``items``, in order, all from ``router``; one encoder call for all of them.
+
+    Raises
+    ------
+    InvalidRequestError
+        For unknown allowed models or a bad min_confidence (naming the item in a batch).
+    DeadlinePassedError
+        When the deadline passes before or during encoding; no work is started after it.
+    """
+    checks = _checks(router, items)
+    vectors = _embed(router, worker, [item.text for item in items], deadline)
+    costs = router.estimate_costs([item.cost_text for item in items])
+    groups: dict[tuple[float, bytes], list[int]] = defaultdict(list)
+    for i, (knob, allowed) in enumerate(checks):
+        groups[(knob, allowed.tobytes())].append(i)
+    decisions: list[RouteDecision | None] = [None] * len(items)
+    for rows in groups.values():
+        knob, allowed = checks[rows[0]]
+        for i, decision in zip(
+            rows, router.decide(vectors[rows], costs[rows], knob, allowed), strict=True
+        ):
+            decisions[i] = decision
+    return decisions

@@ -1,0 +1,90 @@
+"""Prometheus metrics of one routing server, on a registry of its own. Never any prompt text."""
+
+from __future__ import annotations
+
+import logging
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from router_ml.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5)
+
+
+class ServingMetrics:
+    """The server's counters, histograms and gauges, and the HTTP endpoint that exposes them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "router_ml_requests",
+            "RPCs answered, by method and gRPC status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.routed = Counter(
+            "router_ml_routed",
+            "Prompts routed (Route and RouteBatch items), by chosen model",
+            ["model"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "router_ml_request_duration_seconds",
+            "Time from receiving an RPC to answering it, by method",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.embedding = Histogram(
+            "router_ml_embedding_duration_seconds",
+            "Time of one encoder call (it may serve several requests)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "router_ml_in_flight_requests", "Routing RPCs being handled", registry=self.registry
+        )
+        self.active_version = Gauge(
+            "router_ml_active_version",
+            "1 for the router version being served",
+            ["version"],
+            registry=self.registry,
+        )
+        self.loaded_at = Gauge(
+            "router_ml_active_version_loaded_timestamp_seconds",
+            "When the version being served was loaded (Unix time)",
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "router_ml_reloads",
+            "Attempts to load a router version, by result (success or failure)",
+            ["result"],
+            registry=self.registry,
+        )
+        self._http: WSGIServer | None = None
+
+    def set_active(self, version: str, loaded_at: float) -> None:
+        """Record the version now being served."""
+        self.active_version.clear()
+        self.active_version.labels(version=version).set(1)
+        self.loaded_at.set(loaded_at)
+
+    def serve(self, host: str, port: int) -> int:
+        """Expose ``/metrics`` on ``host:port`` (0 picks a free port); returns the port."""
+        try:
+            self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc}") from None
+        bound = int(self._http.server_port)
+        logger.info("metrics on http://%s:%d/metrics", host, bound)
+        return bound
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint."""
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None

@@ -1,0 +1,130 @@
+"""The router being served, and hot reload: follow ``current``, load, verify, warm up, then swap.
+
+A request takes :attr:`ModelHolder.router` once and keeps that router to the end, so a swap never
+affects requests in flight: they finish on the old version, later ones get the new.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from router_ml.artifact.registry import resolve_version
+from router_ml.errors import RouterMLError
+from router_ml.routing.router import Router
+from router_ml.serving.metrics import ServingMetrics
+
+logger = logging.getLogger(__name__)
+
+
+def load_warm(folder: Path) -> Router:
+    """Load a version (hashes verified first) and run one prompt through it."""
+    router = Router.load(folder)
+    router.warm_up()
+    return router
+
+
+class ModelHolder:
+    """Holds the active router and replaces it when the model path points somewhere new.
+
+    Parameters
+    ----------
+    path : a registry folder (its ``current`` is followed) or one version folder.
+    metrics : where the active version and reload results are recorded.
+    poll_interval : seconds between checks of where ``path`` resolves to.
+    on_ready : called once the first version is loaded and warm.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        metrics: ServingMetrics,
+        poll_interval: float,
+        on_ready: Callable[[Router], None],
+    ) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.poll_interval = poll_interval
+        self.on_ready = on_ready
+        self.router: Router | None = None
+        self.startup_error: BaseException | None = None
+        self.settled = threading.Event()
+        self._rejected: Path | None = None
+        self._wake = threading.Event()
+        self._force = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="router-ml-reload", daemon=True)
+
+    def start(self) -> None:
+        """Load the first version in the background, then keep following ``path``."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following ``path`` (a load in progress finishes first)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def request_reload(self) -> None:
+        """Check now (SIGHUP), retrying even a version that was rejected before."""
+        self._force = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            self._swap(load_warm(resolve_version(self.path)))
+        except Exception as exc:
+            logger.error("cannot serve %s: %s", self.path, exc)
+            self.startup_error = exc
+            return
+        finally:
+            self.settled.set()
+        self.on_ready(self.router)
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            force, self._force = self._force, False
+            if not self._stopping.is_set():
+                self._check(force)
+
+    def _check(self, force: bool) -> None:
+        """Load and swap in the version ``path`` resolves to, if it is new and loads cleanly."""
+        try:
+            target = resolve_version(self.path)
+        except Exception as exc:
+            self._reject(self.path, exc, force)
+            return
+        if target == self.router.folder or (target == self._rejected and not force):
+            return
+        logger.info("loading new router version %s", target.name)
+        try:
+            router = load_warm(target)
+        except Exception as exc:
+            self._reject(target, exc, force)
+            return
+        self.metrics.reloads.labels(result="success").inc()
+        self._swap(router)
+
+    def _reject(self, target: Path, exc: Exception, force: bool) -> None:
+        if target == self._rejected and not force:
+            return
+        self._rejected = target
+        self.metrics.reloads.labels(result="failure").inc()
+        logger.error(
+            "rejected router version %s, still serving %s: %s",
+            target,
+            self.router.version,
+            exc,
+            exc_info=not isinstance(exc, RouterMLError),
+        )
+
+    def _swap(self, router: Router) -> None:
+        old, self.router = self.router, router
+        self._rejected = None
+        self.metrics.set_active(router.version, router.loaded_at)
+        logger.info(
+            "serving router version %s%s", router.version, f" (was {old.version})" if old else ""
+        )

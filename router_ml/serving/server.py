@@ -1,0 +1,194 @@
+"""Build the routing server in one function (:func:`create_server`), run it in another (:func:`serve`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from router_ml.errors import ConfigError
+from router_ml.routing.router import Router
+from router_ml.serving.batching import EmbeddingWorker
+from router_ml.serving.config import ServerConfig, address
+from router_ml.serving.metrics import ServingMetrics
+from router_ml.serving.model_holder import ModelHolder
+from router_ml.serving.servicer import RouterServicer
+from router_ml.v1 import router_pb2, router_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+ROUTER_SERVICE = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+HEALTH_NAMES = ("", ROUTER_SERVICE)
+
+
+class RoutingServer:
+    """A gRPC server with the Router, health and reflection services, metrics and hot reload."""
+
+    def __init__(self, config: ServerConfig, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.metrics_port: int | None = None
+        self.metrics = ServingMetrics()
+        self.health = health.HealthServicer()
+        self.holder = ModelHolder(config.model, self.metrics, config.poll_interval, self._ready)
+        self.worker = EmbeddingWorker(config.max_embed_batch, self.metrics.embedding.observe)
+        self.grpc = grpc.server(
+            ThreadPoolExecutor(config.workers, thread_name_prefix="router-ml-rpc"),
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        router_pb2_grpc.add_RouterServicer_to_server(
+            RouterServicer(self.holder, self.worker, self.metrics, config), self.grpc
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (ROUTER_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), self.grpc
+        )
+        for name in HEALTH_NAMES:
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    @property
+    def router(self) -> Router | None:
+        """The router being served, or None while the first version loads."""
+        return self.holder.router
+
+    def start(self) -> None:
+        """Start serving metrics and RPCs; the first version loads in the background."""
+        self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
+        self.worker.start()
+        self.grpc.start()
+        self.holder.start()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Wait for the first version; True once serving, False on timeout.
+
+        Raises
+        ------
+        RouterMLError (or the loader's error)
+            When the first version cannot be loaded.
+        """
+        if not self.holder.settled.wait(timeout):
+            return False
+        if self.holder.startup_error is not None:
+            raise self.holder.startup_error
+        return True
+
+    def reload(self) -> None:
+        """Check the model path now (what SIGHUP does)."""
+        self.holder.request_reload()
+
+    def stop(self, grace: float | None) -> None:
+        """Go NOT_SERVING, refuse new RPCs, give in-flight ones ``grace`` seconds, then shut down."""
+        self.health.enter_graceful_shutdown()
+        self.grpc.stop(grace).wait()
+        self.holder.stop()
+        self.worker.stop()
+        self.metrics.close()
+
+    def _ready(self, router: Router) -> None:
+        for name in HEALTH_NAMES:
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("serving %s on %s:%d", router.version, self.config.host, self.port)
+
+
+def create_server(config: ServerConfig) -> tuple[RoutingServer, int]:
+    """Build a routing server bound to ``config.host:config.port``; returns it and the bound port.
+
+    Raises
+    ------
+    ConfigError
+        When the address cannot be bound (in use, or not an address of this machine).
+    """
+    server = RoutingServer(config, 0)
+    where = address(config.host, config.port)
+    try:
+        server.port = server.grpc.add_insecure_port(where)
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {where}: {exc}") from None
+    if not server.port:
+        raise ConfigError(f"cannot listen on {where}")
+    return server, server.port
+
+
+class _Signals:
+    """SIGTERM/SIGINT ask for a drain (a second one forces the exit); SIGHUP asks for a reload."""
+
+    def __init__(self, server: RoutingServer) -> None:
+        self.server = server
+        self.stop_requested = threading.Event()
+        self.forced = False
+        self._previous = {
+            sig: signal.signal(sig, handler)
+            for sig, handler in (
+                (signal.SIGTERM, self._stop),
+                (signal.SIGINT, self._stop),
+                (signal.SIGHUP, self._reload),
+            )
+        }
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stop_requested.is_set():
+            logger.info("%s: draining (send it again to stop at once)", signal.Signals(signum).name)
+            self.stop_requested.set()
+            return
+        logger.warning("%s again: stopping now", signal.Signals(signum).name)
+        self.forced = True
+        self.server.grpc.stop(None)
+
+    def _reload(self, signum: int, frame: FrameType | None) -> None:
+        logger.info("SIGHUP: checking for a new router version")
+        self.server.reload()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait_ready(server: RoutingServer, signals: _Signals) -> bool:
+    while not server.wait_until_ready(timeout=0.25):
+        if signals.stop_requested.is_set():
+            return False
+    return True
+
+
+def serve(config: ServerConfig, on_ready: Callable[[RoutingServer], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, then drain; call from the main thread.
+
+    Returns 0 after a clean drain, 1 when a second signal forced the stop.
+
+    Raises
+    ------
+    RouterMLError
+        When the address cannot be bound or the first version cannot be loaded.
+    """
+    server, _ = create_server(config)
+    signals = _Signals(server)
+    try:
+        server.start()
+        logger.info(
+            "listening on %s (metrics on port %d); loading %s",
+            address(config.host, server.port),
+            server.metrics_port,
+            config.model,
+        )
+        if _wait_ready(server, signals) and on_ready is not None:
+            on_ready(server)
+        signals.stop_requested.wait()
+        server.stop(config.grace)
+    except BaseException:
+        server.stop(0)
+        raise
+    finally:
+        signals.restore()
+    logger.info("stopped%s", " (forced)" if signals.forced else "")
+    return 1 if signals.forced else 0

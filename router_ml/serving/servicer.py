@@ -1,0 +1,102 @@
+"""The Router gRPC servicer: request -> validated input -> domain call -> response."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from router_ml.routing.router import RouteDecision, Router
+from router_ml.serving.batching import EmbeddingWorker
+from router_ml.serving.config import ServerConfig
+from router_ml.serving.convert import (
+    RouteInput,
+    batch_inputs,
+    model_info,
+    route_input,
+    route_response,
+)
+from router_ml.serving.dispatch import Deadline, route_items
+from router_ml.serving.metrics import ServingMetrics
+from router_ml.serving.model_holder import ModelHolder
+from router_ml.serving.status import NotReadyError, status_of
+from router_ml.v1 import router_pb2, router_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+Reply = TypeVar("Reply")
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    """Answers Route, RouteBatch and GetModelInfo with the holder's current router."""
+
+    def __init__(
+        self,
+        holder: ModelHolder,
+        worker: EmbeddingWorker,
+        metrics: ServingMetrics,
+        config: ServerConfig,
+    ) -> None:
+        self.holder = holder
+        self.worker = worker
+        self.metrics = metrics
+        self.config = config
+
+    def Route(
+        self, request: router_pb2.RouteRequest, context: grpc.ServicerContext
+    ) -> router_pb2.RouteResponse:
+        def work(router: Router) -> router_pb2.RouteResponse:
+            item = route_input(request, self.config.max_prompt_bytes)
+            (decision,) = self._route(router, [item], context)
+            return route_response(decision, item)
+
+        return self._handle("Route", context, work)
+
+    def RouteBatch(
+        self, request: router_pb2.RouteBatchRequest, context: grpc.ServicerContext
+    ) -> router_pb2.RouteBatchResponse:
+        def work(router: Router) -> router_pb2.RouteBatchResponse:
+            items = batch_inputs(request, self.config.max_prompt_bytes, self.config.max_batch)
+            decisions = self._route(router, items, context)
+            return router_pb2.RouteBatchResponse(
+                responses=[route_response(d, i) for d, i in zip(decisions, items, strict=True)]
+            )
+
+        return self._handle("RouteBatch", context, work)
+
+    def GetModelInfo(
+        self, request: router_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> router_pb2.ModelInfo:
+        return self._handle("GetModelInfo", context, model_info)
+
+    def _route(
+        self, router: Router, items: list[RouteInput], context: grpc.ServicerContext
+    ) -> list[RouteDecision]:
+        decisions = route_items(
+            router, self.worker, items, Deadline.after(context.time_remaining())
+        )
+        for decision in decisions:
+            self.metrics.routed.labels(model=decision.model).inc()
+        return decisions
+
+    def _handle(
+        self, method: str, context: grpc.ServicerContext, work: Callable[[Router], Reply]
+    ) -> Reply:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            with self.metrics.in_flight.track_inprogress():
+                router = self.holder.router
+                if router is None:
+                    raise NotReadyError("the router is still loading; retry shortly")
+                return work(router)
+        except Exception as exc:
+            code, details = status_of(exc, method)
+            logger.debug("%s -> %s: %s", method, code.name, details)
+            context.abort(code, details)
+        finally:
+            self.metrics.requests.labels(method=method, code=code.name).inc()
+            self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
