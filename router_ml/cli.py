@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.errors import RouterMLError
+from router_ml.report.cli import add_report
 from router_ml.serving.cli import add_route, add_serve
 
 logger = logging.getLogger("router_ml")
@@ -120,6 +121,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "train": _add_train,
     "serve": add_serve,
     "route": add_route,
+    "report": add_report,
 }
 
 

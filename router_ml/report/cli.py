@@ -1,0 +1,91 @@
+"""``router-ml report``: flags in, :func:`router_ml.report.pipeline.make_report` called, a line out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_report(commands: argparse._SubParsersAction) -> None:
+    """Register the ``report`` subcommand."""
+    from router_ml.data.evallog import LAYOUTS
+
+    parser = commands.add_parser(
+        "report",
+        help="score an evaluation log with a trained version and write the offline report",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", required=True, type=Path, metavar="DIR", help="registry or version folder"
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="evaluation log (.jsonl[.gz], .csv[.gz], .parquet); repeat for several",
+    )
+    parser.add_argument(
+        "--catalog", required=True, type=Path, metavar="FILE", help="model catalog (TOML)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="REPORT_DIR", help="report folder"
+    )
+    parser.add_argument(
+        "--allow-train-overlap",
+        action="store_true",
+        help="score prompts the router was trained on (counted in the report) instead of refusing",
+    )
+    parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="log layout")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of the prompts",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from router_ml.report.pipeline import ReportConfig, make_report
+
+    result = make_report(
+        ReportConfig(
+            model=args.model,
+            data=tuple(args.data),
+            catalog=args.catalog,
+            out=args.out,
+            allow_train_overlap=args.allow_train_overlap,
+            layout=args.layout,
+            cache_dir=args.cache_dir,
+            n_bootstrap=args.bootstrap,
+            seed=args.seed,
+            show_progress=not args.no_progress,
+        )
+    )
+    report = result.report
+    overlap = result.source.n_train_overlap
+    print(
+        f"wrote {result.out}/report.html on {report.n_prompts} prompts"
+        + (f" ({overlap} in the training set)" if overlap else "")
+        + f": savings at best quality {_pct(report.learned.savings_at_best_quality)}, "
+        f"at 95% {_pct(report.learned.savings_at_95pct_quality)} "
+        f"(zero router {_pct(report.zero_router.savings_at_best_quality)} / "
+        f"{_pct(report.zero_router.savings_at_95pct_quality)}); ECE {report.learned.ece:.3f}"
+    )
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -1,0 +1,279 @@
+"""The report's figures as PNG bytes, drawn with matplotlib's object API (Agg, no pyplot state).
+
+matplotlib is imported inside :func:`render_figures`'s helpers, never at import.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from router_ml.evaluation.curves import Point
+from router_ml.evaluation.metrics import NEAR_BEST_FRACTION
+from router_ml.report.compute import PolicyFigures, RoutingReport
+
+DPI = 130
+ROUTER_COLOUR = "#1f5fbf"
+ZERO_COLOUR = "#e07b00"
+ORACLE_COLOUR = "#c0392b"
+SINGLE_COLOUR = "#555555"
+LOG_COST_SPREAD = 8.0
+
+CAPTIONS = {
+    "cost_quality.png": (
+        "Cost-quality curve. Each blue point is the router at one min_confidence (0 to 1); the "
+        "thick blue line is its non-decreasing convex hull, the large marker its default. Grey "
+        "points are the single models; the thin grey lines mix two of them at random, and the "
+        "dashed line is the best of those mixes: a router must lie above it. Orange: the zero "
+        "router (no prompt information). Dotted: the best single model's quality and 95% of it."
+    ),
+    "traffic.png": (
+        "Share of the prompts each model receives from the router at its default min_confidence, "
+        "and from the oracle."
+    ),
+    "reliability.png": (
+        "Reliability of the pass probabilities over every (prompt, model) pair, 10 equal-width "
+        "bins: mean predicted probability against the observed pass rate (on the diagonal = "
+        "calibrated); below, how many probabilities fall in each bin."
+    ),
+    "per_task.png": (
+        "Per task: mean score of the router, of the best single model overall and of the oracle; "
+        "right, the router's cost as a share of the best single model's cost on the same prompts."
+    ),
+    "confusion.png": (
+        "Confusion matrix of the card's cheapest-passing classifier (argmax) against the oracle "
+        "labels: rows are the oracle's cheapest passing model, columns the prediction."
+    ),
+}
+
+
+def render_figures(report: RoutingReport) -> dict[str, bytes]:
+    """Every figure of the report, by file name (the per-task one only when tasks are known)."""
+    builders = {
+        "cost_quality.png": _cost_quality,
+        "traffic.png": _traffic,
+        "reliability.png": _reliability,
+        "per_task.png": _per_task,
+        "confusion.png": _confusion,
+    }
+    if not report.tasks:
+        del builders["per_task.png"]
+    return {name: _png(build(report)) for name, build in builders.items()}
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _per_thousand(report: RoutingReport, cost_usd: float) -> float:
+    return 1000.0 * cost_usd / report.n_prompts
+
+
+def _hull_line(report: RoutingReport, hull: list[Point], right: float) -> tuple[list, list]:
+    xs = [_per_thousand(report, c) for c, _ in hull] + [right]
+    ys = [q for _, q in hull] + [hull[-1][1]]
+    return xs, ys
+
+
+def _cost_quality(report: RoutingReport) -> Any:
+    figure = _figure(10, 6.5)
+    ax = figure.add_subplot()
+    singles = {n: (_per_thousand(report, f.cost_usd), f.quality) for n, f in report.singles.items()}
+    right = _per_thousand(report, report.cost_range[1])
+    for (xa, ya), (xb, yb) in combinations(singles.values(), 2):
+        ax.plot([xa, xb], [ya, yb], color="#d5d5d5", linewidth=0.6, zorder=1)
+    ax.plot(
+        *_hull_line(report, report.single_model_hull, right),
+        color=SINGLE_COLOUR,
+        linestyle="--",
+        linewidth=1.2,
+        label="best random mix of two single models",
+        zorder=2,
+    )
+    _policy_curve(ax, report, report.zero_router, ZERO_COLOUR, "zero router", right)
+    _policy_curve(ax, report, report.learned, ROUTER_COLOUR, "router", right)
+    for name, (x, y) in singles.items():
+        ax.scatter(x, y, color=SINGLE_COLOUR, s=28, zorder=4)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, -10), fontsize=7.5)
+    _markers(ax, report)
+    best = report.singles[report.best_single].quality
+    for level, text in ((best, "best single"), (NEAR_BEST_FRACTION * best, "95% of it")):
+        ax.axhline(level, color="#999999", linestyle=":", linewidth=0.9, zorder=0)
+        ax.annotate(
+            text,
+            (1.0, level),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 3),
+            textcoords="offset points",
+            ha="right",
+            fontsize=7.5,
+            color="#666666",
+        )
+    costs = [x for x, _ in singles.values()]
+    if max(costs) > LOG_COST_SPREAD * max(min(costs), 1e-12):
+        ax.set_xscale("log")
+    ax.set_xlabel("cost per 1,000 requests (USD)")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_title(f"Cost and quality on {report.n_prompts} prompts")
+    ax.grid(alpha=0.25)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    return figure
+
+
+def _policy_curve(
+    ax: Any, report: RoutingReport, policy: PolicyFigures, colour: str, name: str, right: float
+) -> None:
+    xs = [_per_thousand(report, p.cost_usd) for p in policy.curve]
+    ax.scatter(xs, [p.quality for p in policy.curve], color=colour, s=9, alpha=0.55, zorder=3)
+    ax.plot(
+        *_hull_line(report, policy.hull, right),
+        color=colour,
+        linewidth=2.0,
+        label=f"{name}: curve over min_confidence and its hull",
+        zorder=3,
+    )
+
+
+def _markers(ax: Any, report: RoutingReport) -> None:
+    marks = [
+        (report.router, ROUTER_COLOUR, "D", 70, f"router at default ({report.min_confidence:g})"),
+        (report.oracle, ORACLE_COLOUR, "*", 160, "oracle"),
+        (report.random_router, "#7f3fbf", "X", 60, "random router, router's traffic share"),
+        (report.label_classifier.outcome, "#2a9d8f", "s", 45, "card classifier (argmax)"),
+    ]
+    for figures, colour, marker, size, label in marks:
+        ax.scatter(
+            _per_thousand(report, figures.cost_usd),
+            figures.quality,
+            color=colour,
+            marker=marker,
+            s=size,
+            edgecolor="white",
+            linewidth=0.8,
+            label=label,
+            zorder=5,
+        )
+
+
+def _traffic(report: RoutingReport) -> Any:
+    figure = _figure(8, 0.45 * len(report.models) + 1.4)
+    ax = figure.add_subplot()
+    order = sorted(report.models, key=lambda m: report.singles[m].cost_usd)
+    y = np.arange(len(order))
+    ax.barh(
+        y - 0.2, [report.traffic_share[m] for m in order], 0.4, color=ROUTER_COLOUR, label="router"
+    )
+    ax.barh(
+        y + 0.2,
+        [report.oracle_share[m] for m in order],
+        0.4,
+        color=ORACLE_COLOUR,
+        alpha=0.7,
+        label="oracle",
+    )
+    ax.set_yticks(y, order, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of prompts")
+    ax.set_title("Traffic share per model (cheapest at the top)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.25)
+    return figure
+
+
+def _reliability(report: RoutingReport) -> Any:
+    figure = _figure(7, 7)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], color="#999999", linestyle=":", label="perfectly calibrated")
+    for policy, colour, name in (
+        (report.learned, ROUTER_COLOUR, "router"),
+        (report.zero_router, ZERO_COLOUR, "zero router"),
+    ):
+        filled = [b for b in policy.reliability if b.count]
+        top.plot(
+            [b.mean_probability for b in filled],
+            [b.observed_rate for b in filled],
+            marker="o",
+            color=colour,
+            label=f"{name} (ECE {policy.ece:.3f})",
+        )
+    centres = [(b.low + b.high) / 2 for b in report.learned.reliability]
+    bottom.bar(
+        centres, [b.count for b in report.learned.reliability], width=0.09, color=ROUTER_COLOUR
+    )
+    top.set_ylabel("observed pass rate")
+    top.set_title("Reliability of P(pass)")
+    top.legend(fontsize=8, loc="upper left")
+    top.grid(alpha=0.25)
+    bottom.set_xlabel("predicted pass probability")
+    bottom.set_ylabel("router count")
+    bottom.set_xlim(0, 1)
+    return figure
+
+
+def _per_task(report: RoutingReport) -> Any:
+    names = list(report.tasks)
+    overall = report.best_single
+    figure = _figure(11, 0.42 * len(names) + 1.6)
+    quality_ax, cost_ax = figure.subplots(1, 2, sharey=True, width_ratios=[2, 1])
+    y = np.arange(len(names))
+    bars = (
+        ("router", [report.tasks[t].router.quality for t in names], ROUTER_COLOUR),
+        (overall, [report.tasks[t].models[overall].quality for t in names], SINGLE_COLOUR),
+        ("oracle", [report.tasks[t].oracle.quality for t in names], ORACLE_COLOUR),
+    )
+    for k, (label, values, colour) in enumerate(bars):
+        quality_ax.barh(y + (k - 1) * 0.27, values, 0.27, color=colour, label=label)
+    ratios = [
+        report.tasks[t].router.cost_usd / report.tasks[t].models[overall].cost_usd for t in names
+    ]
+    cost_ax.barh(y, ratios, 0.6, color=ROUTER_COLOUR)
+    cost_ax.axvline(1.0, color="#999999", linestyle=":")
+    quality_ax.set_yticks(y, [f"{t} ({report.tasks[t].n_prompts})" for t in names], fontsize=8)
+    quality_ax.invert_yaxis()
+    quality_ax.set_xlabel("quality (mean score)")
+    quality_ax.legend(fontsize=8, loc="lower right")
+    cost_ax.set_xlabel(f"router cost / {overall} cost")
+    quality_ax.set_title("Per task (prompts)")
+    return figure
+
+
+def _confusion(report: RoutingReport) -> Any:
+    matrix = np.array(report.label_classifier.confusion)
+    size = 0.55 * len(report.models) + 2.5
+    figure = _figure(size + 1.5, size)
+    ax = figure.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            dark = count > matrix.max() / 2
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "black",
+            )
+    ticks = np.arange(len(report.models))
+    ax.set_xticks(ticks, report.models, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(ticks, report.models, fontsize=8)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("oracle label (cheapest passing model)")
+    ax.set_title(
+        f"Card classifier: accuracy {report.label_classifier.accuracy:.3f}, "
+        f"macro-F1 {report.label_classifier.macro_f1:.3f}"
+    )
+    figure.colorbar(image, ax=ax, shrink=0.7, label="prompts")
+    return figure
