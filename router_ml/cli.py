@@ -30,6 +30,7 @@ def _score_scale(text: str):
 def _add_train(commands: argparse._SubParsersAction) -> None:
     from router_ml.data.evallog import LAYOUTS
     from router_ml.data.labels import UNSOLVABLE_POLICIES
+    from router_ml.routing.policy import POLICIES
 
     parser = commands.add_parser(
         "train",
@@ -75,6 +76,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="label of prompts no model passes, for the cheapest-passing classifier",
     )
     parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="utility",
+        help="decision policy: expected utility with a cost weight, or the cheapest model over the knob",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=None,
@@ -102,6 +109,7 @@ def _run_train(args: argparse.Namespace) -> int:
             layout=args.layout,
             scale=args.score_scale,
             unsolvable=args.unsolvable,
+            policy=args.policy,
             cache_dir=args.cache_dir,
             show_progress=not args.no_progress,
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from router_ml.data.labels import cheapest_passing_labels
-from router_ml.routing.policy import choose_models, confidence_grid
+from router_ml.routing.policy import Policy, choose_models, confidence_grid
 
 #: The share of the best single model's quality that ``savings_at_95pct_quality`` must reach.
 NEAR_BEST_FRACTION = 0.95
@@ -94,11 +94,13 @@ def sweep(
     costs: np.ndarray,
     threshold: float,
     grid: np.ndarray | None = None,
+    policy: Policy | None = None,
 ) -> list[CurvePoint]:
-    """The cost-quality curve of the policy over ``min_confidence`` values."""
+    """The cost-quality curve of ``policy`` (default: the threshold rule) over ``min_confidence``."""
     values = confidence_grid() if grid is None else grid
     points = []
-    for value, chosen in zip(values, curve_choices(pass_proba, costs, values), strict=True):
+    choices = curve_choices(pass_proba, costs, values, policy)
+    for value, chosen in zip(values, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(
             CurvePoint(float(value), figures.quality, figures.pass_rate, figures.cost_usd)
@@ -106,9 +108,11 @@ def sweep(
     return points
 
 
-def curve_choices(pass_proba: np.ndarray, costs: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def curve_choices(
+    pass_proba: np.ndarray, costs: np.ndarray, grid: np.ndarray, policy: Policy | None = None
+) -> np.ndarray:
     """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
-    return np.stack([choose_models(pass_proba, costs, float(value))[0] for value in grid])
+    return np.stack([choose_models(pass_proba, costs, float(value), policy=policy)[0] for value in grid])
 
 
 def pick_min_confidence(curve: list[CurvePoint], target_quality: float) -> float:

@@ -1,10 +1,94 @@
-"""The decision policy: the cheapest model whose pass probability clears ``min_confidence``."""
+"""Decision policies: turn calibrated pass probabilities and cost estimates into a model choice.
+
+Both policies take one knob, ``min_confidence`` in [0, 1] (higher = more quality, more cost):
+
+- ``threshold``: the cheapest model whose pass probability is >= ``min_confidence``; if none is,
+  the model with the highest pass probability.
+- ``utility``: the model with the highest expected utility ``P(pass) - lam * cost``, where
+  ``lam = (1 - min_confidence) / (min_confidence * reference_cost_usd)``. At 1 cost is ignored
+  (highest pass probability); at 0 the cheapest model is taken; at 0.5 one extra unit of pass
+  probability is worth ``reference_cost_usd`` (the median cost of a training prompt on the
+  dearest model). Unlike the threshold rule it spends where it is cheap (short prompts) and
+  saves where it is dear (long ones).
+"""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from router_ml.data.labels import _lexicographic_argmin
+
+PolicyName = Literal["threshold", "utility"]
+POLICIES: tuple[PolicyName, ...] = ("threshold", "utility")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A decision policy and its cost scale (stored in the artifact)."""
+
+    name: PolicyName = "threshold"
+    reference_cost_usd: float = 1.0
+
+    def cost_weight(self, min_confidence: float) -> float:
+        """``lam`` of the utility policy: the pass probability one USD must buy."""
+        if min_confidence <= 0.0:
+            return np.inf
+        return (1.0 - min_confidence) / (min_confidence * self.reference_cost_usd)
+
+    def choose(
+        self,
+        pass_proba: np.ndarray,
+        costs: np.ndarray,
+        min_confidence: float,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One model column per prompt, and whether the knob's rule was met for it.
+
+        ``met`` is, for ``threshold``, "some allowed model cleared min_confidence"; for
+        ``utility`` it is always true (the utility maximum always exists).
+        """
+        allowed_mask = np.ones(pass_proba.shape[1], dtype=bool) if allowed is None else allowed
+        proba = np.where(allowed_mask, pass_proba, -np.inf)
+        masked_costs = np.where(allowed_mask, costs, np.inf)
+        if self.name == "utility":
+            return self._utility(proba, masked_costs, min_confidence), np.ones(
+                len(proba), dtype=bool
+            )
+        confident = proba >= min_confidence
+        met = confident.any(axis=1)
+        cheapest = _lexicographic_argmin(np.where(confident, masked_costs, np.inf), -proba)
+        strongest = _lexicographic_argmin(-proba, masked_costs)
+        return np.where(met, cheapest, strongest), met
+
+    def _utility(self, proba: np.ndarray, costs: np.ndarray, min_confidence: float) -> np.ndarray:
+        weight = self.cost_weight(min_confidence)
+        if np.isinf(weight):
+            return _lexicographic_argmin(costs, -proba)
+        return _lexicographic_argmin(
+            -(proba - weight * np.where(np.isinf(costs), 0.0, costs)), costs
+        )
+
+    def rank(
+        self, proba: np.ndarray, costs: np.ndarray, allowed: np.ndarray, min_confidence: float
+    ) -> list[int]:
+        """Allowed model columns for one prompt, in the order the policy prefers them."""
+        columns = list(np.flatnonzero(allowed))
+        if self.name == "utility":
+            weight = self.cost_weight(min_confidence)
+            if np.isinf(weight):
+                return sorted(columns, key=lambda j: (costs[j], -proba[j]))
+            return sorted(columns, key=lambda j: (-(proba[j] - weight * costs[j]), costs[j]))
+        met = [j for j in columns if proba[j] >= min_confidence]
+        rest = [j for j in columns if proba[j] < min_confidence]
+        return sorted(met, key=lambda j: (costs[j], -proba[j])) + sorted(
+            rest, key=lambda j: (-proba[j], costs[j])
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def choose_models(
@@ -12,22 +96,12 @@ def choose_models(
     costs: np.ndarray,
     min_confidence: float,
     allowed: np.ndarray | None = None,
+    policy: Policy | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pick one model column per prompt.
-
-    Returns ``(chosen, met)``: the cheapest allowed model whose pass probability is >=
-    ``min_confidence`` (cost ties go to the higher probability), or, where none is, the allowed
-    model with the highest pass probability (ties go to the cheaper); ``met`` says which rule applied.
-    """
-    allowed_mask = np.ones(pass_proba.shape[1], dtype=bool) if allowed is None else allowed
-    proba = np.where(allowed_mask, pass_proba, -np.inf)
-    confident = proba >= min_confidence
-    met = confident.any(axis=1)
-    cheapest = _lexicographic_argmin(np.where(confident, costs, np.inf), -proba)
-    strongest = _lexicographic_argmin(-proba, costs)
-    return np.where(met, cheapest, strongest), met
+    """Pick one model column per prompt with ``policy`` (default: the threshold rule)."""
+    return (policy or Policy()).choose(pass_proba, costs, min_confidence, allowed)
 
 
-def confidence_grid(step: float = 0.01) -> np.ndarray:
+def confidence_grid(step: float = 0.005) -> np.ndarray:
     """The ``min_confidence`` values a sweep visits: 0, step, ..., 1."""
     return np.round(np.linspace(0.0, 1.0, round(1 / step) + 1), 6)

@@ -18,14 +18,14 @@ from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
 from router_ml.embedding.encoder import Encoder
 from router_ml.errors import ArtifactError, InvalidRequestError
-from router_ml.routing.policy import choose_models
+from router_ml.routing.policy import Policy
 
 PASS_MODEL_FILE = "pass_model.joblib"
 LABEL_CLASSIFIER_FILE = "label_classifier.joblib"
 CATALOG_FILE = "catalog.toml"
 TRAINING_PROMPTS_FILE = "training_prompts.sha256"
 
-Reason = Literal["met_min_confidence", "none_met_min_confidence"]
+Reason = Literal["met_min_confidence", "none_met_min_confidence", "max_expected_utility"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,12 @@ class RouteDecision:
     ----------
     model : the recommended model.
     confidence : that model's calibrated pass probability.
-    reason : ``met_min_confidence`` (the cheapest model whose probability cleared the knob) or
-        ``none_met_min_confidence`` (no allowed model did; the highest probability was chosen).
+    reason : with the threshold policy, ``met_min_confidence`` (the cheapest model whose
+        probability cleared the knob) or ``none_met_min_confidence`` (no allowed model did; the
+        highest probability was chosen); with the utility policy, ``max_expected_utility``.
     restricted_by_allowed_models : the choice differs from what it would be with every model allowed.
-    ranked : every allowed model, chosen first: those meeting the knob by cost, then the rest by
-        probability. A gateway's fallback order.
+    ranked : every allowed model in the policy's order of preference, chosen first: a
+        gateway's fallback order.
     """
 
     model: str
@@ -59,16 +60,6 @@ class RouteDecision:
     min_confidence: float
     ranked: tuple[ModelEstimate, ...]
     router_version: str
-
-
-def _rank(
-    proba: np.ndarray, costs: np.ndarray, allowed: np.ndarray, min_confidence: float
-) -> list[int]:
-    met = [j for j in np.flatnonzero(allowed) if proba[j] >= min_confidence]
-    rest = [j for j in np.flatnonzero(allowed) if proba[j] < min_confidence]
-    return sorted(met, key=lambda j: (costs[j], -proba[j])) + sorted(
-        rest, key=lambda j: (-proba[j], costs[j])
-    )
 
 
 class Router:
@@ -91,6 +82,7 @@ class Router:
         self.encoder = encoder
         self.models: list[str] = list(manifest["models"])
         self.cost_rule = CostRule(**manifest["cost_rule"])
+        self.policy = Policy(**manifest["policy"])
         self.loaded_at = time.time()
 
     @classmethod
@@ -190,21 +182,26 @@ class Router:
                 )
         return self._knob(min_confidence), self._allowed_mask(allowed_models)
 
+    def _reason(self, met: bool) -> Reason:
+        if self.policy.name == "utility":
+            return "max_expected_utility"
+        return "met_min_confidence" if met else "none_met_min_confidence"
+
     def decide(
         self, embeddings: np.ndarray, costs: np.ndarray, min_confidence: float, allowed: np.ndarray
     ) -> list[RouteDecision]:
         """Turn embeddings and cost estimates into decisions (request already checked)."""
         proba = self.pass_probabilities(embeddings)
-        chosen, met = choose_models(proba, costs, min_confidence, allowed)
-        unrestricted, _ = choose_models(proba, costs, min_confidence)
+        chosen, met = self.policy.choose(proba, costs, min_confidence, allowed)
+        unrestricted, _ = self.policy.choose(proba, costs, min_confidence)
         decisions = []
         for i in range(len(proba)):
-            order = _rank(proba[i], costs[i], allowed, min_confidence)
+            order = self.policy.rank(proba[i], costs[i], allowed, min_confidence)
             decisions.append(
                 RouteDecision(
                     model=self.models[chosen[i]],
                     confidence=float(proba[i, chosen[i]]),
-                    reason="met_min_confidence" if met[i] else "none_met_min_confidence",
+                    reason=self._reason(bool(met[i])),
                     restricted_by_allowed_models=bool(chosen[i] != unrestricted[i]),
                     min_confidence=min_confidence,
                     ranked=tuple(

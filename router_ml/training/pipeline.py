@@ -30,6 +30,7 @@ from router_ml.evaluation.metrics import (
     sweep,
 )
 from router_ml.routing.heads import PassProbabilityModel, cheapest_passing_classifier
+from router_ml.routing.policy import Policy, PolicyName
 from router_ml.routing.router import (
     CATALOG_FILE,
     LABEL_CLASSIFIER_FILE,
@@ -60,6 +61,7 @@ class TrainConfig:
     layout: Layout = "auto"
     scale: ScoreScale = field(default_factory=ScoreScale)
     unsolvable: UnsolvablePolicy = "cheapest"
+    policy: PolicyName = "utility"
     cost_rule: CostRule = field(default_factory=CostRule)
     cache_dir: Path | None = None
     test_fraction: float = 0.2
@@ -111,8 +113,13 @@ def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tup
     return pass_model, cheapest_passing_classifier().fit(X[keep], labels[keep])
 
 
+def reference_cost(train: RoutingDataset) -> float:
+    """The utility policy's cost scale: median cost of a training prompt on its dearest model."""
+    return float(np.median(train.costs.max(axis=1)))
+
+
 def _choose_min_confidence(
-    X: np.ndarray, train: RoutingDataset, config: TrainConfig
+    X: np.ndarray, train: RoutingDataset, config: TrainConfig, policy: Policy
 ) -> dict[str, Any]:
     fit, val = text_hash_split(
         train.prompts, config.validation_fraction, salt=f"validation:{config.seed}"
@@ -128,7 +135,7 @@ def _choose_min_confidence(
     proba = model.predict_proba(X[val])
     singles = single_models(held.scores, held.costs, config.threshold)
     target = singles[best_single_index(singles)].quality
-    curve = sweep(proba, held.scores, held.costs, config.threshold)
+    curve = sweep(proba, held.scores, held.costs, config.threshold, policy=policy)
     chosen = pick_min_confidence(curve, target)
     point = next(p for p in curve if p.min_confidence == chosen)
     return {
@@ -143,7 +150,6 @@ def _choose_min_confidence(
 
 def _write_version(
     staged: Path,
-    config: TrainConfig,
     manifest: dict[str, Any],
     pass_model: Any,
     label_classifier: Any,
@@ -156,6 +162,47 @@ def _write_version(
     hashes = sorted({prompt_hash(p) for p in train.prompts})
     (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
     return seal(staged, manifest)
+
+
+def _manifest(
+    config: TrainConfig,
+    dataset: RoutingDataset,
+    train_set: RoutingDataset,
+    split: Split,
+    encoder: dict[str, Any],
+    policy: Policy,
+    validation: dict[str, Any],
+    summary: HeldOutSummary,
+) -> dict[str, Any]:
+    pass_rates = train_set.passes(config.threshold).mean(axis=0).tolist()
+    return {
+        "version": new_version_name(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": [{"path": str(p), "sha256": sha256_file(Path(p))} for p in config.data],
+        "catalog": {"path": str(config.catalog), "sha256": sha256_file(Path(config.catalog))},
+        "encoder": encoder,
+        "models": dataset.models,
+        "labels": dataset.models,
+        "threshold": config.threshold,
+        "score_scale": asdict(config.scale),
+        "unsolvable_policy": config.unsolvable,
+        "cost_rule": config.cost_rule.to_dict(),
+        "policy": policy.to_dict(),
+        "train_pass_rates": dict(zip(dataset.models, pass_rates, strict=True)),
+        "default_min_confidence": validation["min_confidence"],
+        "min_confidence_rule": MIN_CONFIDENCE_RULE,
+        "seed": config.seed,
+        "split": {
+            "method": split.method,
+            "n_prompts": len(dataset),
+            "n_train": len(split.train),
+            "n_test": len(split.test),
+            "dropped_train_overlap": split.dropped_overlap,
+            "skipped_incomplete": dataset.skipped_incomplete,
+        },
+        "metrics": {"validation": validation, "heldout": summary.to_dict()},
+        "library_versions": library_versions(),
+    }
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -180,7 +227,8 @@ def train(config: TrainConfig) -> TrainResult:
         dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
     )
     train_set, test_set = dataset.subset(split.train), dataset.subset(split.test)
-    validation = _choose_min_confidence(X[split.train], train_set, config)
+    policy = Policy(config.policy, reference_cost(train_set))
+    validation = _choose_min_confidence(X[split.train], train_set, config, policy)
     pass_model, label_classifier = _fit_heads(X[split.train], train_set, config)
     summary = summarise_heldout(
         test_set,
@@ -189,43 +237,17 @@ def train(config: TrainConfig) -> TrainResult:
         label_classifier,
         config.threshold,
         validation["min_confidence"],
+        policy,
     )
-    version = new_version_name()
-    manifest = {
-        "version": version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": [{"path": str(p), "sha256": sha256_file(Path(p))} for p in config.data],
-        "catalog": {"path": str(config.catalog), "sha256": sha256_file(Path(config.catalog))},
-        "encoder": identity.to_dict(),
-        "models": dataset.models,
-        "labels": dataset.models,
-        "threshold": config.threshold,
-        "score_scale": asdict(config.scale),
-        "unsolvable_policy": config.unsolvable,
-        "cost_rule": config.cost_rule.to_dict(),
-        "train_pass_rates": dict(
-            zip(dataset.models, train_set.passes(config.threshold).mean(axis=0).tolist(), strict=True)
-        ),
-        "default_min_confidence": validation["min_confidence"],
-        "min_confidence_rule": MIN_CONFIDENCE_RULE,
-        "seed": config.seed,
-        "split": {
-            "method": split.method,
-            "n_prompts": len(dataset),
-            "n_train": len(split.train),
-            "n_test": len(split.test),
-            "dropped_train_overlap": split.dropped_overlap,
-            "skipped_incomplete": dataset.skipped_incomplete,
-        },
-        "metrics": {"validation": validation, "heldout": summary.to_dict()},
-        "library_versions": library_versions(),
-    }
+    manifest = _manifest(
+        config, dataset, train_set, split, identity.to_dict(), policy, validation, summary
+    )
     catalog_toml = catalog.restricted_to(dataset.models).to_toml()
     with staging(config.out) as staged:
         manifest = _write_version(
-            staged, config, manifest, pass_model, label_classifier, catalog_toml, train_set
+            staged, manifest, pass_model, label_classifier, catalog_toml, train_set
         )
-        version_dir = publish(config.out, staged, version)
-    set_current(config.out, version)
+        version_dir = publish(config.out, staged, manifest["version"])
+    set_current(config.out, manifest["version"])
     logger.info("published %s", version_dir)
     return TrainResult(version_dir, manifest, summary, newly)

@@ -17,7 +17,7 @@ from router_ml.evaluation.metrics import (
     outcome_of,
     single_models,
 )
-from router_ml.routing.policy import choose_models
+from router_ml.routing.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ def summarise_heldout(
     label_classifier: Any,
     threshold: float,
     min_confidence: float,
+    policy: Policy,
 ) -> HeldOutSummary:
     """Score the fitted heads on held-out prompts."""
     proba = np.clip(pass_model.predict_proba(X), 0.0, 1.0)
-    chosen, _ = choose_models(proba, test.costs, min_confidence)
+    chosen, _ = policy.choose(proba, test.costs, min_confidence)
     singles = single_models(test.scores, test.costs, threshold)
     predicted = label_classifier.predict(X).astype(int)
     oracle_labels = cheapest_passing_labels(test.scores, test.costs, threshold, "cheapest")

@@ -11,21 +11,38 @@ from router_ml import InvalidRequestError, Router
 from router_ml.data.splits import prompt_hash
 
 
-def test_route_returns_cheapest_confident_model(router: Router) -> None:
+def test_route_maximises_the_policy_utility(router: Router) -> None:
     decision = router.route("What is 17 * 23? Answer with a number.")
     by_model = {e.model: e for e in decision.ranked}
     assert set(by_model) == set(router.models)
     assert decision.model == decision.ranked[0].model
     assert decision.confidence == pytest.approx(by_model[decision.model].pass_probability)
-    confident = [e for e in decision.ranked if e.pass_probability >= decision.min_confidence]
+    assert router.policy.name == "utility"
+    assert decision.reason == "max_expected_utility"
+    weight = router.policy.cost_weight(decision.min_confidence)
+    utility = {e.model: e.pass_probability - weight * e.estimated_cost_usd for e in decision.ranked}
+    assert utility[decision.model] == pytest.approx(max(utility.values()))
+    assert decision.min_confidence == router.default_min_confidence
+    assert decision.router_version == router.version
+
+
+def test_threshold_policy_routes_to_cheapest_confident_model(router: Router) -> None:
+    threshold = Router(
+        router.folder,
+        {**router.manifest, "policy": {"name": "threshold", "reference_cost_usd": 1.0}},
+        router.pass_model,
+        router.label_classifier,
+        router.catalog,
+        router.encoder,
+    )
+    decision = threshold.route("What is 17 * 23? Answer with a number.", min_confidence=0.5)
+    confident = [e for e in decision.ranked if e.pass_probability >= 0.5]
     if confident:
         assert decision.reason == "met_min_confidence"
         assert decision.model == min(confident, key=lambda e: e.estimated_cost_usd).model
     else:
         assert decision.reason == "none_met_min_confidence"
         assert decision.confidence == max(e.pass_probability for e in decision.ranked)
-    assert decision.min_confidence == router.default_min_confidence
-    assert decision.router_version == router.version
 
 
 def test_min_confidence_extremes(router: Router) -> None:
@@ -33,8 +50,7 @@ def test_min_confidence_extremes(router: Router) -> None:
     cheapest = min(router.route(prompt).ranked, key=lambda e: e.estimated_cost_usd).model
     assert router.route(prompt, min_confidence=0.0).model == cheapest
     strict = router.route(prompt, min_confidence=1.0)
-    if strict.reason == "none_met_min_confidence":
-        assert strict.confidence == max(e.pass_probability for e in strict.ranked)
+    assert strict.confidence == max(e.pass_probability for e in strict.ranked)
 
 
 def test_allowed_models_never_leaves_the_set(router: Router) -> None:
@@ -53,7 +69,7 @@ def test_bad_min_confidence(router: Router, bad: float) -> None:
 
 
 def test_unknown_allowed_models_are_named(router: Router) -> None:
-    with pytest.raises(InvalidRequestError, match="gpt-9.*nope|nope.*gpt-9"):
+    with pytest.raises(InvalidRequestError, match=r"gpt-9.*nope|nope.*gpt-9"):
         router.route("hello", allowed_models=["gpt-9", "nope", router.models[0]])
 
 
