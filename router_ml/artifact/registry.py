@@ -93,13 +93,16 @@ def current_version(registry: Path) -> str | None:
 
 
 def list_versions(registry: Path) -> list[str]:
-    """Published versions, oldest first."""
+    """Published versions, oldest first (``current`` and other links are not versions)."""
     if not registry.is_dir():
         return []
     return sorted(
         p.name
         for p in registry.iterdir()
-        if p.is_dir() and (p / MANIFEST_NAME).is_file() and not p.name.startswith(".")
+        if p.is_dir()
+        and not p.is_symlink()
+        and (p / MANIFEST_NAME).is_file()
+        and not p.name.startswith(".")
     )
 
 
