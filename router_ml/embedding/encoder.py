@@ -111,11 +111,17 @@ class Encoder:
     def model(self) -> Any:
         _offline()
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr
         try:
             model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
         except Exception as exc:
             raise EncoderError(f"cannot load encoder from {self.folder}: {exc}") from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         if self.max_seq_length is not None:
             model.max_seq_length = self.max_seq_length
         return model
