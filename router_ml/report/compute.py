@@ -40,13 +40,13 @@ from router_ml.evaluation.metrics import (
     sweep,
     traffic_share,
 )
-from router_ml.routing.policy import choose_models, confidence_grid
+from router_ml.routing.policy import Policy, choose_models, confidence_grid
 
 NO_TASK = "(no task)"
 
 
 @dataclass(frozen=True)
-class PolicyFigures:
+class SweepFigures:
     """A predictor of P(pass) swept with the routing policy, and what its curve shows."""
 
     curve: list[CurvePoint]
@@ -117,6 +117,7 @@ class RoutingReport:
     n_prompts: int
     threshold: float
     min_confidence: float
+    policy: Policy
     models: list[str]
     router: RoutingFigures
     traffic_share: dict[str, float]
@@ -126,8 +127,8 @@ class RoutingReport:
     cheapest_single: str
     oracle: RoutingFigures
     random_router: RoutingFigures
-    learned: PolicyFigures
-    zero_router: PolicyFigures
+    learned: SweepFigures
+    zero_router: SweepFigures
     cost_range: tuple[float, float]
     single_model_hull: list[Point]
     single_model_aiq: float | None
@@ -144,6 +145,7 @@ def compute_report(
     threshold: float,
     min_confidence: float,
     *,
+    policy: Policy | None = None,
     grid: np.ndarray | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -159,6 +161,7 @@ def compute_report(
     prior_pass_rates : (models,) training pass rates, the zero router's P(pass) for every prompt.
     threshold : score a model must reach to pass.
     min_confidence : the router's default knob.
+    policy : the router's decision policy (default: the threshold rule).
     grid : ``min_confidence`` values of the sweep (default 0, 0.01, ..., 1).
     n_bootstrap, seed, level : resamples, their seed and the interval level.
 
@@ -172,18 +175,17 @@ def compute_report(
     if not 0.0 < level < 1.0:
         raise ConfigError(f"The interval level must be in (0, 1). Got {level} instead.")
     grid = confidence_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    policy = policy or Policy()
     scores, costs, models = dataset.scores, dataset.costs, dataset.models
     singles = single_models(scores, costs, threshold)
     best, cheapest = best_single_index(singles), cheapest_single_index(singles)
-    chosen, _ = choose_models(pass_proba, costs, min_confidence)
+    chosen, _ = choose_models(pass_proba, costs, min_confidence, policy=policy)
     zero_proba = np.broadcast_to(np.asarray(prior_pass_rates, dtype=np.float64), scores.shape)
-    curves = [sweep(p, scores, costs, threshold, grid) for p in (pass_proba, zero_proba)]
+    curves = [sweep(p, scores, costs, threshold, grid, policy) for p in (pass_proba, zero_proba)]
     single_points = [(s.cost_usd, s.quality) for s in singles]
     cost_range = shared_cost_range(single_points, *(_points(c) for c in curves))
     learned, zero = (
-        _policy_figures(
-            curve, proba, dataset.passes(threshold), singles, best, cheapest, cost_range
-        )
+        _sweep_figures(curve, proba, dataset.passes(threshold), singles, best, cheapest, cost_range)
         for curve, proba in zip(curves, (pass_proba, zero_proba), strict=True)
     )
     router = outcome_of(chosen, scores, costs, threshold)
@@ -192,6 +194,7 @@ def compute_report(
         n_prompts=len(dataset),
         threshold=threshold,
         min_confidence=min_confidence,
+        policy=policy,
         models=list(models),
         router=router,
         traffic_share=dict(zip(models, share.tolist(), strict=True)),
@@ -214,7 +217,12 @@ def compute_report(
         single_model_aiq=aiq(single_points, cost_range),
         label_classifier=_label_classifier(dataset, predicted_labels, threshold),
         bootstrap=_bootstrap(
-            dataset, chosen, (pass_proba, zero_proba), grid, threshold, n_bootstrap, seed, level
+            dataset,
+            chosen,
+            [curve_choices(p, costs, grid, policy) for p in (pass_proba, zero_proba)],
+            grid,
+            threshold,
+            (n_bootstrap, seed, level),
         ),
         tasks=_tasks(dataset, chosen, threshold),
     )
@@ -224,7 +232,7 @@ def _points(curve: list[CurvePoint]) -> list[Point]:
     return [(p.cost_usd, p.quality) for p in curve]
 
 
-def _policy_figures(
+def _sweep_figures(
     curve: list[CurvePoint],
     proba: np.ndarray,
     passes: np.ndarray,
@@ -232,10 +240,10 @@ def _policy_figures(
     best: int,
     cheapest: int,
     cost_range: tuple[float, float],
-) -> PolicyFigures:
+) -> SweepFigures:
     at_best, at_95 = headline_savings(curve, singles[best])
     points = _points(curve)
-    return PolicyFigures(
+    return SweepFigures(
         curve=curve,
         hull=nondecreasing_hull(points),
         savings_at_best_quality=at_best,
@@ -265,23 +273,19 @@ def _label_classifier(
 def _bootstrap(
     dataset: RoutingDataset,
     chosen: np.ndarray,
-    probas: tuple[np.ndarray, np.ndarray],
+    choices: list[np.ndarray],
     grid: np.ndarray,
     threshold: float,
-    n_resamples: int,
-    seed: int,
-    level: float,
+    resampling: tuple[int, int, float],
 ) -> BootstrapFigures:
     scores, costs = dataset.scores, dataset.costs
+    n_resamples, seed, level = resampling
     counts = resample_counts(len(dataset), n_resamples, seed)
     rows = np.arange(len(dataset))
     quality, _, cost = resampled_figures(
         counts, scores[rows, chosen][None, :], costs[rows, chosen][None, :], threshold
     )
-    learned, zero = (
-        savings_draws(counts, curve_choices(p, costs, grid), grid, scores, costs, threshold)
-        for p in probas
-    )
+    learned, zero = (savings_draws(counts, c, grid, scores, costs, threshold) for c in choices)
     return BootstrapFigures(
         n_resamples=n_resamples,
         seed=seed,

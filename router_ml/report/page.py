@@ -195,13 +195,24 @@ def _card(report: RoutingReport) -> str:
     )
 
 
+def _policy(report: RoutingReport) -> str:
+    if report.policy.name == "utility":
+        return (
+            "the model with the highest P(pass) - lam x cost, with lam = (1 - min_confidence) / "
+            f"(min_confidence x {_usd(report.policy.reference_cost_usd)}), the reference cost "
+            "fixed at training; min_confidence 0 takes the cheapest model, 1 the highest P(pass)"
+        )
+    return (
+        "the cheapest model whose pass probability is >= min_confidence, else the model with the "
+        "highest pass probability"
+    )
+
+
 DEFINITIONS = {
     "quality": "mean score (0..1) of the answers of the models chosen.",
     "pass rate": "share of prompts whose chosen answer scores at least the threshold.",
     "cost": "total USD over the prompts: the logged cost, else logged tokens x catalog prices, "
     "else the router's estimate from the prompt length.",
-    "router": "the cheapest model whose pass probability is >= min_confidence, else the model "
-    "with the highest pass probability; at the default min_confidence chosen at training.",
     "zero router": "the same policy with each model's training pass rate as P(pass) for every "
     "prompt: no prompt information. What the learned router earns is its margin over it.",
     "random router": "each prompt goes to a model at random with the router's traffic shares "
@@ -226,6 +237,15 @@ DEFINITIONS = {
     "savings are re-read from each resample's curve against that resample's best single model. "
     "A &mdash; bound: that quality was not reached in the resamples at that tail.",
 }
+
+
+def _definitions(report: RoutingReport) -> str:
+    router = (
+        f"{report.policy.name} policy: {_policy(report)}; at the default min_confidence "
+        f"({report.min_confidence:g}) chosen at training on a validation split."
+    )
+    items = {"router": router, **DEFINITIONS}
+    return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items.items()) + "</dl>"
 
 
 def render_html(
@@ -257,7 +277,7 @@ def render_html(
         "<h2>Card classifier</h2>",
         _card(report),
         "<h2>Definitions</h2>",
-        "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in DEFINITIONS.items()) + "</dl>",
+        _definitions(report),
     ]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -114,6 +114,7 @@ def score_router(
         _prior(router),
         router.threshold,
         router.default_min_confidence,
+        policy=router.policy,
         n_bootstrap=n_bootstrap,
         seed=seed,
     )

@@ -6,14 +6,14 @@ matplotlib is imported inside :func:`render_figures`'s helpers, never at import.
 from __future__ import annotations
 
 import io
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Any
 
 import numpy as np
 
 from router_ml.evaluation.curves import Point
 from router_ml.evaluation.metrics import NEAR_BEST_FRACTION
-from router_ml.report.compute import PolicyFigures, RoutingReport
+from router_ml.report.compute import RoutingReport, SweepFigures
 
 DPI = 130
 ROUTER_COLOUR = "#1f5fbf"
@@ -21,6 +21,7 @@ ZERO_COLOUR = "#e07b00"
 ORACLE_COLOUR = "#c0392b"
 SINGLE_COLOUR = "#555555"
 LOG_COST_SPREAD = 8.0
+SEGMENT_POINTS = 40
 
 CAPTIONS = {
     "cost_quality.png": (
@@ -86,61 +87,81 @@ def _hull_line(report: RoutingReport, hull: list[Point], right: float) -> tuple[
     return xs, ys
 
 
+def _straight(xs: list[float], ys: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Points along segments that are straight in cost, so they stay true on a log cost axis."""
+    t = np.linspace(0.0, 1.0, SEGMENT_POINTS)
+    dense_x = [x0 + t * (x1 - x0) for x0, x1 in pairwise(xs)]
+    dense_y = [y0 + t * (y1 - y0) for y0, y1 in pairwise(ys)]
+    return np.concatenate(dense_x or [xs]), np.concatenate(dense_y or [ys])
+
+
 def _cost_quality(report: RoutingReport) -> Any:
-    figure = _figure(10, 6.5)
+    from matplotlib.ticker import FuncFormatter
+
+    figure = _figure(10, 7.5)
     ax = figure.add_subplot()
     singles = {n: (_per_thousand(report, f.cost_usd), f.quality) for n, f in report.singles.items()}
     right = _per_thousand(report, report.cost_range[1])
     for (xa, ya), (xb, yb) in combinations(singles.values(), 2):
-        ax.plot([xa, xb], [ya, yb], color="#d5d5d5", linewidth=0.6, zorder=1)
+        ax.plot(*_straight([xa, xb], [ya, yb]), color="#d5d5d5", linewidth=0.6, zorder=1)
+    _sweep_curve(ax, report, report.zero_router, ZERO_COLOUR, "zero router", right)
     ax.plot(
-        *_hull_line(report, report.single_model_hull, right),
-        color=SINGLE_COLOUR,
-        linestyle="--",
-        linewidth=1.2,
+        *_straight(*_hull_line(report, report.single_model_hull, right)),
+        color="#222222",
+        linestyle=(0, (4, 3)),
+        linewidth=1.1,
         label="best random mix of two single models",
-        zorder=2,
+        zorder=3.5,
     )
-    _policy_curve(ax, report, report.zero_router, ZERO_COLOUR, "zero router", right)
-    _policy_curve(ax, report, report.learned, ROUTER_COLOUR, "router", right)
+    _sweep_curve(ax, report, report.learned, ROUTER_COLOUR, "router", right)
     for name, (x, y) in singles.items():
         ax.scatter(x, y, color=SINGLE_COLOUR, s=28, zorder=4)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, -10), fontsize=7.5)
     _markers(ax, report)
-    best = report.singles[report.best_single].quality
-    for level, text in ((best, "best single"), (NEAR_BEST_FRACTION * best, "95% of it")):
-        ax.axhline(level, color="#999999", linestyle=":", linewidth=0.9, zorder=0)
-        ax.annotate(
-            text,
-            (1.0, level),
-            xycoords=("axes fraction", "data"),
-            xytext=(-4, 3),
-            textcoords="offset points",
-            ha="right",
-            fontsize=7.5,
-            color="#666666",
-        )
+    _quality_levels(ax, report)
     costs = [x for x, _ in singles.values()]
-    if max(costs) > LOG_COST_SPREAD * max(min(costs), 1e-12):
+    if max(costs) > LOG_COST_SPREAD * min(costs):
         ax.set_xscale("log")
+        ax.set_xlim(min(costs) / 1.15, max(costs) * 1.6)
+    else:
+        ax.set_xlim(0, max(costs) * 1.3)
+    dollars = FuncFormatter(lambda value, _: f"${value:g}")
+    ax.xaxis.set_major_formatter(dollars)
+    ax.xaxis.set_minor_formatter(dollars)
+    ax.tick_params(axis="x", which="both", labelsize=8)
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel("quality (mean score)")
     ax.set_title(f"Cost and quality on {report.n_prompts} prompts")
-    ax.grid(alpha=0.25)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.grid(alpha=0.25, which="both")
+    figure.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return figure
 
 
-def _policy_curve(
-    ax: Any, report: RoutingReport, policy: PolicyFigures, colour: str, name: str, right: float
+def _quality_levels(ax: Any, report: RoutingReport) -> None:
+    best = report.singles[report.best_single].quality
+    for level, text in ((best, "best single model"), (NEAR_BEST_FRACTION * best, "95% of it")):
+        ax.axhline(level, color="#999999", linestyle=":", linewidth=0.9, zorder=0)
+        ax.annotate(
+            text,
+            (0.0, level),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize=7.5,
+            color="#666666",
+        )
+
+
+def _sweep_curve(
+    ax: Any, report: RoutingReport, policy: SweepFigures, colour: str, name: str, right: float
 ) -> None:
     xs = [_per_thousand(report, p.cost_usd) for p in policy.curve]
     ax.scatter(xs, [p.quality for p in policy.curve], color=colour, s=9, alpha=0.55, zorder=3)
     ax.plot(
-        *_hull_line(report, policy.hull, right),
+        *_straight(*_hull_line(report, policy.hull, right)),
         color=colour,
-        linewidth=2.0,
-        label=f"{name}: curve over min_confidence and its hull",
+        linewidth=2.2,
+        label=f"{name}: points over min_confidence 0..1, and their hull",
         zorder=3,
     )
 
@@ -243,8 +264,9 @@ def _per_task(report: RoutingReport) -> Any:
     quality_ax.invert_yaxis()
     quality_ax.set_xlabel("quality (mean score)")
     quality_ax.legend(fontsize=8, loc="lower right")
-    cost_ax.set_xlabel(f"router cost / {overall} cost")
-    quality_ax.set_title("Per task (prompts)")
+    cost_ax.set_xlabel("router cost / best single model's")
+    cost_ax.set_title(f"cost vs {overall}", fontsize=10)
+    quality_ax.set_title("Quality per task (number of prompts)", fontsize=10)
     return figure
 
 

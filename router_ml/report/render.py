@@ -1,4 +1,4 @@
-"""Present a computed :class:`RoutingReport`: ``report.json`` and a self-contained ``report.html``."""
+"""Present a computed :class:`RoutingReport` as ``report.json``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from router_ml.evaluation.bootstrap import Interval
 from router_ml.evaluation.metrics import CurvePoint, RoutingFigures
-from router_ml.report.compute import PolicyFigures, RoutingReport, TaskFigures
+from router_ml.report.compute import RoutingReport, SweepFigures, TaskFigures
 
 FORMAT_VERSION = 1
 
@@ -35,7 +35,7 @@ def _curve(curve: list[CurvePoint]) -> list[dict[str, float]]:
     return [asdict(p) for p in curve]
 
 
-def _policy(policy: PolicyFigures) -> dict[str, Any]:
+def _sweep(policy: SweepFigures) -> dict[str, Any]:
     return {
         "savings_at_best_quality": policy.savings_at_best_quality,
         "savings_at_95pct_quality": policy.savings_at_95pct_quality,
@@ -97,6 +97,7 @@ def report_document(report: RoutingReport, source: ReportSource) -> dict[str, An
         "router": {
             **_figures(report.router, n),
             "min_confidence": report.min_confidence,
+            "policy": report.policy.to_dict(),
             "traffic_share": report.traffic_share,
         },
         "models": {name: _figures(f, n) for name, f in report.singles.items()},
@@ -136,7 +137,7 @@ def report_document(report: RoutingReport, source: ReportSource) -> dict[str, An
         "curve": _curve(report.learned.curve),
         "router_hull": [list(p) for p in report.learned.hull],
         "single_model_hull": [list(p) for p in report.single_model_hull],
-        "zero_router": _policy(report.zero_router),
+        "zero_router": _sweep(report.zero_router),
         "bootstrap": _bootstrap(report),
         "per_task": {name: _task(t) for name, t in report.tasks.items()},
     }

@@ -36,6 +36,7 @@ from router_ml.evaluation.metrics import (
     sweep,
 )
 from router_ml.report.compute import RoutingReport, compute_report
+from router_ml.routing.policy import Policy
 
 MODELS = ["A", "B", "C"]
 COSTS = {"A": 1.0, "B": 2.0, "C": 4.0}
@@ -231,3 +232,17 @@ def test_percentile_interval_ranks_missing_draws_lowest() -> None:
     assert percentile_interval(np.arange(1.0, 101.0)) == Interval(3.0, 98.0)
     with_missing = np.concatenate([np.full(5, np.nan), np.arange(95.0)])
     assert percentile_interval(with_missing) == Interval(None, 92.0)
+
+
+def test_the_routers_policy_is_used(hand_dataset: RoutingDataset) -> None:
+    # utility at 0.5 with reference cost 4: lam = 0.5 / (0.5 x 4) = 0.25 per USD, so P - 0.25 x cost
+    # is highest for A on p1 (0.65), B on p2 (0.2), p3 (0.05) and p4 (0.1)
+    policy = Policy("utility", reference_cost_usd=4.0)
+    report = compute_report(
+        hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.5, policy=policy, grid=GRID, n_bootstrap=10
+    )
+    assert report.policy == policy
+    assert report.router == figures(2.9 / 4, 0.5, 1 + 2 + 2 + 2)
+    assert report.learned.curve == sweep(
+        PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, GRID, policy
+    )
