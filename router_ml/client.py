@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import grpc
 
 from router_ml.routing.router import ModelEstimate
+from router_ml.serving.convert import REASON_PREFIX
 from router_ml.v1 import router_pb2, router_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -21,11 +22,6 @@ logger = logging.getLogger(__name__)
 FAIL_OPEN_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 DEFAULT_TIMEOUT = 0.5
 FALLBACK_REASON = "fallback"
-
-_REASONS = {
-    router_pb2.REASON_MET_MIN_CONFIDENCE: "met_min_confidence",
-    router_pb2.REASON_NONE_MET_MIN_CONFIDENCE: "none_met_min_confidence",
-}
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,7 @@ class RouteResult:
     ----------
     model : the model to send the request to.
     confidence : its calibrated pass probability; None for a fallback.
-    reason : ``met_min_confidence``, ``none_met_min_confidence``, or ``fallback``.
+    reason : the router's reason in lower case (``met_min_confidence``, ...), or ``fallback``.
     alternatives : fallback order after ``model`` (empty for a fallback).
     fallback : True when the router did not answer and ``model`` is the client's fallback model.
     error : the status code name that caused a fallback, else None.
@@ -64,7 +60,7 @@ def to_result(response: router_pb2.RouteResponse) -> RouteResult:
     return RouteResult(
         model=response.model,
         confidence=response.confidence,
-        reason=_REASONS.get(response.reason, "unspecified"),
+        reason=router_pb2.Reason.Name(response.reason).removeprefix(REASON_PREFIX).lower(),
         alternatives=_estimates(response.alternatives),
         restricted_by_allowed_models=response.restricted_by_allowed_models,
         min_confidence=response.min_confidence,

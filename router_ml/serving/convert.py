@@ -15,10 +15,7 @@ SYSTEM_ROLES = frozenset({"system", "developer"})
 USER_ROLE = "user"
 TURN_SEPARATOR = "\n\n"
 
-_REASONS = {
-    "met_min_confidence": router_pb2.REASON_MET_MIN_CONFIDENCE,
-    "none_met_min_confidence": router_pb2.REASON_NONE_MET_MIN_CONFIDENCE,
-}
+REASON_PREFIX = "REASON_"
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def route_response(decision: RouteDecision, item: RouteInput) -> router_pb2.Rout
         model=decision.model,
         confidence=decision.confidence,
         alternatives=[_estimate(e) for e in rest[: item.num_alternatives]],
-        reason=_REASONS[decision.reason],
+        reason=router_pb2.Reason.Value(REASON_PREFIX + decision.reason.upper()),
         restricted_by_allowed_models=decision.restricted_by_allowed_models,
         min_confidence=decision.min_confidence,
         estimated_cost_usd=chosen.estimated_cost_usd,
