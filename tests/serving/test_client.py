@@ -1,0 +1,87 @@
+"""RouterClient: real answers from a running server; fail open (or closed) when the router is down."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import grpc
+import pytest
+from serving_helpers import HOST, metric
+
+from router_ml import Router
+from router_ml.client import FALLBACK_REASON, RouterClient, route_request
+from router_ml.serving.server import RoutingServer
+
+PROMPT = "Name three prime numbers greater than 100."
+
+
+@pytest.fixture
+def dead_target() -> str:
+    """A loopback port nobody listens on (bound, never listened, so nothing else takes it)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        yield f"{HOST}:{sock.getsockname()[1]}"
+
+
+def test_client_route_matches_router(server: RoutingServer, router: Router) -> None:
+    with RouterClient(f"{HOST}:{server.port}", timeout=30, fallback_model="x") as client:
+        result = client.route(PROMPT, request_id="r1", num_alternatives=2)
+        batch = client.route_batch([route_request("a cat"), route_request("a dog")])
+        info = client.model_info()
+    expected = router.route(PROMPT)
+    assert (result.model, result.reason, result.router_version) == (
+        expected.model,
+        expected.reason,
+        expected.router_version,
+    )
+    assert result.confidence == pytest.approx(expected.confidence, abs=1e-6)
+    assert [a.model for a in result.alternatives] == [e.model for e in expected.ranked[1:3]]
+    assert result.request_id == "r1" and not result.fallback and result.error is None
+    assert [r.model for r in batch] == [router.route(p).model for p in ("a cat", "a dog")]
+    assert info.router_version == router.version
+
+
+def test_fail_open_when_the_server_is_down(dead_target: str) -> None:
+    with RouterClient(dead_target, timeout=2, fallback_model="safe-model") as client:
+        result = client.route(PROMPT, request_id="r2")
+        restricted = client.route(PROMPT, allowed_models=["cheap", "dear"])
+    assert (result.model, result.fallback, result.reason, result.error) == (
+        "safe-model",
+        True,
+        FALLBACK_REASON,
+        "UNAVAILABLE",
+    )
+    assert result.confidence is None and result.alternatives == () and result.request_id == "r2"
+    assert restricted.model == "cheap", "a fallback never leaves allowed_models"
+
+
+def test_fail_closed_without_a_fallback_model(dead_target: str) -> None:
+    with RouterClient(dead_target, timeout=2) as client, pytest.raises(grpc.RpcError) as caught:
+        client.route(PROMPT)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_fail_open_on_deadline(server: RoutingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    embed = server.router.embed
+
+    def held_embed(prompts):
+        release.wait(30)
+        return embed(prompts)
+
+    monkeypatch.setattr(server.router, "embed", held_embed)
+    try:
+        with RouterClient(f"{HOST}:{server.port}", timeout=0.2, fallback_model="safe") as client:
+            result = client.route(PROMPT)
+    finally:
+        release.set()
+    assert (result.model, result.fallback, result.error) == ("safe", True, "DEADLINE_EXCEEDED")
+
+
+def test_invalid_requests_raise_even_with_a_fallback(server: RoutingServer) -> None:
+    client = RouterClient(f"{HOST}:{server.port}", timeout=30, fallback_model="safe")
+    with client, pytest.raises(grpc.RpcError) as caught:
+        client.route("   ")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert metric(server, "router_ml_requests_total", method="Route", code="INVALID_ARGUMENT") >= 1
