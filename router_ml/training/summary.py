@@ -84,7 +84,10 @@ def render_summary(summary: HeldOutSummary) -> Any:
         title=f"Held-out routing on {summary.n_prompts} prompts (threshold {summary.threshold:g})"
     )
     for column in ("route", "mean score", "pass rate", "total cost (USD)", "vs best single cost"):
-        table.add_column(column, justify="left" if column == "route" else "right")
+        if column == "route":  # a model name (and its "(best single)") stays on one line
+            table.add_column(column, justify="left", no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
     best_cost = summary.models[summary.best_single].cost_usd
 
     def row(name: str, figures: RoutingFigures, style: str | None = None) -> None:
