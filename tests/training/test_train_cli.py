@@ -1,0 +1,123 @@
+"""``router-ml train`` end to end, twice over the same small real log with a fresh cache."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import write_jsonl
+
+from router_ml import Router, cli
+from router_ml.artifact.manifest import MANIFEST_NAME
+from router_ml.artifact.registry import current_version, list_versions, resolve_version
+
+N_PARTIAL = 2
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    version: str
+    manifest: dict
+
+    @property
+    def text(self) -> str:
+        """stdout with rich's line wrapping undone."""
+        return " ".join(self.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory, small_rows, sample_rows) -> Path:
+    """The small sample plus two real prompts whose first model's outcome is missing."""
+    small = {r["prompt_id"] for r in small_rows}
+    extra = [pid for pid in dict.fromkeys(r["prompt_id"] for r in sample_rows) if pid not in small]
+    first_model = {
+        pid: next(r["model"] for r in sample_rows if r["prompt_id"] == pid)
+        for pid in extra[:N_PARTIAL]
+    }
+    partial = [r for r in sample_rows if first_model.get(r["prompt_id"], r["model"]) != r["model"]]
+    return write_jsonl(tmp_path_factory.mktemp("cli-log") / "log.jsonl", small_rows + partial)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-registry") / "models"
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, log: Path, catalog_path: Path, registry: Path
+) -> list[Run]:
+    """Two ``router-ml train`` runs into one registry, with an embedding cache of their own."""
+    cache = tmp_path_factory.mktemp("cli-cache")
+    argv = ["train", "--data", str(log), "--catalog", str(catalog_path), "--out", str(registry)]
+    argv += ["--cache-dir", str(cache), "--no-progress"]
+    done = []
+    for _ in range(2):
+        before = set(list_versions(registry))
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = cli.main(argv)
+        (version,) = set(list_versions(registry)) - before
+        manifest = json.loads((registry / version / MANIFEST_NAME).read_text(encoding="utf-8"))
+        done.append(Run(code, stdout.getvalue(), version, manifest))
+    return done
+
+
+def _table_row(stdout: str, label: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith(f"│ {label}"))
+
+
+def test_both_runs_succeed(runs: list[Run]) -> None:
+    assert [run.code for run in runs] == [0, 0]
+
+
+def test_summary_table_has_router_oracle_and_every_model(runs: list[Run]) -> None:
+    run = runs[0]
+    heldout = run.manifest["metrics"]["heldout"]
+    assert f"Held-out routing on {heldout['n_prompts']} prompts" in run.text
+    for label, figures in [
+        ("router (min_confidence", heldout["router"]),
+        ("oracle", heldout["oracle"]),
+        *heldout["models"].items(),
+    ]:
+        row = _table_row(run.stdout, label)
+        assert f"{figures['quality']:.3f}" in row and f"{figures['cost_usd']:.4f}" in row
+    assert "(best single)" in _table_row(run.stdout, heldout["best_single"])
+
+
+def test_summary_states_savings_vs_best_single(runs: list[Run]) -> None:
+    heldout = runs[0].manifest["metrics"]["heldout"]
+    stated = f"savings vs best single model ({heldout['best_single']}): "
+    assert f"{stated}{heldout['savings_vs_best']:.1%}" in runs[0].text
+
+
+def test_second_run_embeds_nothing(runs: list[Run]) -> None:
+    first, second = runs
+    assert f"{first.manifest['split']['n_prompts']} newly embedded" in first.text
+    assert "; 0 newly embedded" in second.text
+
+
+def test_two_runs_two_versions_and_current_is_the_newer(runs: list[Run], registry: Path) -> None:
+    assert list_versions(registry) == sorted(run.version for run in runs)
+    assert current_version(registry) == runs[1].version
+    assert resolve_version(registry) == (registry / runs[1].version).resolve()
+    assert not [p for p in registry.iterdir() if p.name.startswith(".")]
+
+
+def test_incomplete_prompts_are_skipped_and_counted(runs: list[Run], small_rows) -> None:
+    split = runs[0].manifest["split"]
+    assert split["skipped_incomplete"] == N_PARTIAL
+    assert split["n_prompts"] == len({r["prompt_id"] for r in small_rows})
+    assert f"{N_PARTIAL} incomplete prompts skipped" in runs[0].text
+
+
+def test_the_published_router_loads_and_routes(registry: Path, runs: list[Run]) -> None:
+    router = Router.load(registry)
+    assert router.version == runs[1].version
+    assert router.route("What is the capital of France?").model in router.models
