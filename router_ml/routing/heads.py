@@ -118,9 +118,9 @@ class PassProbabilityModel(BaseEstimator):
 
     def __init__(
         self,
-        linear_weight: float = 0.5,
-        C: float = 1.0,
-        n_neighbors: int = 100,
+        linear_weight: float = 0.25,
+        C: float = 0.3,
+        n_neighbors: int = 200,
         verbose: bool = False,
     ) -> None:
         self.linear_weight = linear_weight
