@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import io
 import json
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ import pytest
 from conftest import write_jsonl
 
 from router_ml import Router, cli
-from router_ml.artifact.manifest import MANIFEST_NAME
+from router_ml.artifact.manifest import MANIFEST_NAME, sha256_file
 from router_ml.artifact.registry import current_version, list_versions, resolve_version
 
 N_PARTIAL = 2
@@ -32,8 +34,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def log(tmp_path_factory: pytest.TempPathFactory, small_rows, sample_rows) -> Path:
-    """The small sample plus two real prompts whose first model's outcome is missing."""
+def logs(tmp_path_factory: pytest.TempPathFactory, small_rows, sample_rows) -> list[Path]:
+    """The small sample plus two real prompts missing their first model's outcome, as two files
+    (JSON Lines and gzipped CSV) split mid-prompt."""
     small = {r["prompt_id"] for r in small_rows}
     extra = [pid for pid in dict.fromkeys(r["prompt_id"] for r in sample_rows) if pid not in small]
     first_model = {
@@ -41,7 +44,14 @@ def log(tmp_path_factory: pytest.TempPathFactory, small_rows, sample_rows) -> Pa
         for pid in extra[:N_PARTIAL]
     }
     partial = [r for r in sample_rows if first_model.get(r["prompt_id"], r["model"]) != r["model"]]
-    return write_jsonl(tmp_path_factory.mktemp("cli-log") / "log.jsonl", small_rows + partial)
+    rows = small_rows + partial
+    folder = tmp_path_factory.mktemp("cli-logs")
+    cut = len(rows) // 2 + 4
+    with gzip.open(folder / "rest.csv.gz", "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[cut:])
+    return [write_jsonl(folder / "head.jsonl", rows[:cut]), folder / "rest.csv.gz"]
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +61,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(
-    tmp_path_factory: pytest.TempPathFactory, log: Path, catalog_path: Path, registry: Path
+    tmp_path_factory: pytest.TempPathFactory, logs: list[Path], catalog_path: Path, registry: Path
 ) -> list[Run]:
     """Two ``router-ml train`` runs into one registry, with an embedding cache of their own."""
     cache = tmp_path_factory.mktemp("cli-cache")
-    argv = ["train", "--data", str(log), "--catalog", str(catalog_path), "--out", str(registry)]
+    argv = ["train", *(arg for log in logs for arg in ("--data", str(log)))]
+    argv += ["--catalog", str(catalog_path), "--out", str(registry)]
     argv += ["--cache-dir", str(cache), "--no-progress"]
     done = []
     for _ in range(2):
@@ -121,3 +132,8 @@ def test_the_published_router_loads_and_routes(registry: Path, runs: list[Run]) 
     router = Router.load(registry)
     assert router.version == runs[1].version
     assert router.route("What is the capital of France?").model in router.models
+
+
+def test_manifest_hashes_both_logs(runs: list[Run], logs: list[Path]) -> None:
+    expected = [{"path": str(log), "sha256": sha256_file(log)} for log in logs]
+    assert runs[0].manifest["data"] == expected
