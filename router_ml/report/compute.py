@@ -51,6 +51,7 @@ class SweepFigures:
 
     curve: list[CurvePoint]
     hull: list[Point]
+    highest_quality: float
     savings_at_best_quality: float | None
     savings_at_95pct_quality: float | None
     apgr: float | None
@@ -246,6 +247,7 @@ def _sweep_figures(
     return SweepFigures(
         curve=curve,
         hull=nondecreasing_hull(points),
+        highest_quality=max(p.quality for p in curve),
         savings_at_best_quality=at_best,
         savings_at_95pct_quality=at_95,
         apgr=apgr(points, singles[cheapest], singles[best]),

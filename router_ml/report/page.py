@@ -12,6 +12,7 @@ from router_ml.report.compute import RoutingReport
 from router_ml.report.render import ReportSource
 
 SMALL_SAMPLE = 300
+WIDE_FIGURES = frozenset({"cost_quality.png", "per_task.png", "confusion.png"})
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -28,6 +29,8 @@ tr.router td { font-weight: 600; background: #eef5ff; }
 .ci { color: #666; font-size: 0.88em; white-space: nowrap; font-weight: normal; }
 figure { margin: 1.4em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
+figure.narrow img { max-width: 820px; }
+.model { font-size: 0.9em; white-space: nowrap; }
 figcaption { color: #444; font-size: 0.92em; max-width: 950px; }
 dt { font-weight: 600; margin-top: 0.6em; }
 dd { margin-left: 1.2em; color: #333; }
@@ -88,8 +91,18 @@ def _headline(report: RoutingReport) -> str:
             _num(zero.aiq),
         ],
         ["ECE of the pass probabilities", _num(learned.ece), _num(zero.ece)],
+        [
+            "highest quality on the curve",
+            _num(learned.highest_quality),
+            _num(zero.highest_quality),
+        ],
     ]
-    return _table(["figure", "router", "zero router (ignores the prompt)"], rows)
+    note = (
+        "<p class='meta'>&mdash;: that quality is never reached on the curve (as a bound: not in "
+        f"that tail of the resamples). Brackets: {report.bootstrap.level:.0%} bootstrap "
+        "intervals.</p>"
+    )
+    return _table(["figure", "router", "zero router (ignores the prompt)"], rows) + note
 
 
 def _route(
@@ -147,9 +160,10 @@ def _tasks(report: RoutingReport) -> str:
             str(t.n_prompts),
             _num(t.router.quality),
             _num(t.models[overall].quality),
-            f"{_num(t.models[t.best_single].quality)} ({escape(t.best_single)})",
             _num(t.oracle.quality),
             _pct(t.router.cost_usd / t.models[overall].cost_usd),
+            f"<span class='model'>{escape(t.best_single)}</span>",
+            _num(t.models[t.best_single].quality),
         ]
         for name, t in report.tasks.items()
     ]
@@ -157,18 +171,24 @@ def _tasks(report: RoutingReport) -> str:
         "task",
         "prompts",
         "router quality",
-        f"{escape(overall)} quality",
-        "best single on the task",
+        "best single quality",
         "oracle quality",
-        f"router cost vs {escape(overall)}",
+        "router cost vs best single",
+        "best model on the task",
+        "its quality",
     ]
-    return _table(head, rows)
+    note = (
+        f"<p class='meta'>best single: {escape(overall)}, the best single model over all the "
+        "prompts, on the task's prompts.</p>"
+    )
+    return _table(head, rows) + note
 
 
 def _figure(name: str, png: bytes, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
+    css = "wide" if name in WIDE_FIGURES else "narrow"
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)}">'
+        f'<figure class="{css}"><img src="data:image/png;base64,{data}" alt="{escape(name)}">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
@@ -257,7 +277,8 @@ def render_html(
     """The self-contained ``report.html`` as UTF-8 bytes."""
     boot = report.bootstrap
     meta = (
-        f"router version {escape(source.router_version)} &middot; encoder {escape(source.encoder)}"
+        f"router version {escape(source.router_version)} ({report.policy.name} policy) &middot; "
+        f"encoder {escape(source.encoder)}"
         f" &middot; {report.n_prompts} prompts from {escape(', '.join(source.data))} &middot; "
         f"threshold {report.threshold:g} &middot; {boot.level:.0%} intervals from "
         f"{boot.n_resamples} bootstrap resamples (seed {boot.seed}) &middot; {escape(source.created_at)}"

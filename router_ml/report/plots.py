@@ -237,7 +237,7 @@ def _reliability(report: RoutingReport) -> Any:
     top.legend(fontsize=8, loc="upper left")
     top.grid(alpha=0.25)
     bottom.set_xlabel("predicted pass probability")
-    bottom.set_ylabel("router count")
+    bottom.set_ylabel("router's count")
     bottom.set_xlim(0, 1)
     return figure
 

@@ -37,6 +37,7 @@ def _curve(curve: list[CurvePoint]) -> list[dict[str, float]]:
 
 def _sweep(policy: SweepFigures) -> dict[str, Any]:
     return {
+        "highest_quality": policy.highest_quality,
         "savings_at_best_quality": policy.savings_at_best_quality,
         "savings_at_95pct_quality": policy.savings_at_95pct_quality,
         "apgr": policy.apgr,
@@ -135,6 +136,7 @@ def report_document(report: RoutingReport, source: ReportSource) -> dict[str, An
         "ece": report.learned.ece,
         "reliability": [asdict(b) for b in report.learned.reliability],
         "curve": _curve(report.learned.curve),
+        "curve_highest_quality": report.learned.highest_quality,
         "router_hull": [list(p) for p in report.learned.hull],
         "single_model_hull": [list(p) for p in report.single_model_hull],
         "zero_router": _sweep(report.zero_router),

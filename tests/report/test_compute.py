@@ -119,6 +119,7 @@ def test_curve_and_savings(report: RoutingReport) -> None:
     # quality >= 0.75 first at cost 11; >= 0.95 * 0.75 = 0.7125 first at cost 7; best costs 16
     assert report.learned.savings_at_best_quality == pytest.approx(1 - 11 / 16)
     assert report.learned.savings_at_95pct_quality == pytest.approx(1 - 7 / 16)
+    assert report.learned.highest_quality == pytest.approx(3.9 / 4)
 
 
 def test_savings_are_none_when_never_reached() -> None:
@@ -178,6 +179,7 @@ def test_zero_router_savings(report: RoutingReport) -> None:
     assert [p.cost_usd for p in report.zero_router.curve] == [4.0, 8.0, 16.0, 16.0]
     assert report.zero_router.savings_at_best_quality == pytest.approx(0.0)
     assert report.zero_router.savings_at_95pct_quality == pytest.approx(0.5)
+    assert report.zero_router.highest_quality == 0.75
 
 
 def test_label_classifier(report: RoutingReport) -> None:
