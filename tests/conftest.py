@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import random
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import read_jsonl_gz, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -19,32 +18,6 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLE_PROMPTS_PER_TASK = 24
 MAX_SAMPLE_PROMPT_CHARS = 700
 SMALL_PROMPTS_PER_TASK = 4
-
-
-def read_jsonl_gz(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def first_prompts(rows: list[dict], n: int) -> list[dict]:
-    """The rows of the first ``n`` prompt_ids of ``rows``, in file order."""
-    ids = list(dict.fromkeys(r["prompt_id"] for r in rows))[:n]
-    return [r for r in rows if r["prompt_id"] in set(ids)]
-
-
-def registry_state(registry: Path) -> dict[str, str]:
-    """Every entry of a registry folder: a link's target, or a version's file names."""
-    if not registry.exists():
-        return {}
-    return {
-        p.name: os.readlink(p) if p.is_symlink() else " ".join(sorted(f.name for f in p.iterdir()))
-        for p in registry.iterdir()
-    }
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +41,16 @@ def sample_rows(bundled_rows: list[dict]) -> list[dict]:
             seen.add(row["prompt_id"])
             by_task[row["task"]].append(row["prompt_id"])
     rng = random.Random(7)
-    chosen = {pid for ids in by_task.values() for pid in rng.sample(ids, min(len(ids), SAMPLE_PROMPTS_PER_TASK))}
-    return [{k: v for k, v in r.items() if k != "split"} for r in bundled_rows if r["prompt_id"] in chosen]
+    chosen = {
+        pid
+        for ids in by_task.values()
+        for pid in rng.sample(ids, min(len(ids), SAMPLE_PROMPTS_PER_TASK))
+    }
+    return [
+        {k: v for k, v in r.items() if k != "split"}
+        for r in bundled_rows
+        if r["prompt_id"] in chosen
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -112,14 +93,22 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
-def trained_registry(tmp_path_factory: pytest.TempPathFactory, sample_log: Path, catalog_path: Path,
-                     cache_dir: Path) -> Path:
+def trained_registry(
+    tmp_path_factory: pytest.TempPathFactory, sample_log: Path, catalog_path: Path, cache_dir: Path
+) -> Path:
     """A registry with one router version trained on the sample with the real encoder."""
     from router_ml.training.pipeline import TrainConfig, train
 
     registry = tmp_path_factory.mktemp("registry")
-    train(TrainConfig(data=(sample_log,), catalog=catalog_path, out=registry, cache_dir=cache_dir,
-                      show_progress=False))
+    train(
+        TrainConfig(
+            data=(sample_log,),
+            catalog=catalog_path,
+            out=registry,
+            cache_dir=cache_dir,
+            show_progress=False,
+        )
+    )
     return registry
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import joblib
 import pytest
-from conftest import registry_state
+from pipeline_helpers import registry_state
 
 from router_ml import cli
 from router_ml.artifact.registry import (

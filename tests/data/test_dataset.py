@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from pipeline_helpers import write_jsonl
 
 from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import first_prompts, write_jsonl
+from pipeline_helpers import first_prompts, write_jsonl
 
 from router_ml.data.evallog import Outcome, ScoreScale, read_log, read_logs
 from router_ml.errors import DataError

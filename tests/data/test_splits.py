@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import first_prompts, write_jsonl
+from pipeline_helpers import first_prompts, write_jsonl
 
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import RoutingDataset, build_dataset

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import first_prompts, registry_state, write_jsonl
+from pipeline_helpers import first_prompts, registry_state, write_jsonl
 
 from router_ml import cli
 from router_ml.data.catalog import load_catalog

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import write_jsonl
+from pipeline_helpers import write_jsonl
 
 from router_ml import Router, cli
 from router_ml.artifact.manifest import MANIFEST_NAME, sha256_file

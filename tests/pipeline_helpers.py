@@ -1,0 +1,38 @@
+"""Helpers shared by the pipeline tests (data, embedding, artifact, training, report).
+
+Import them as ``from pipeline_helpers import ...``: ``from conftest import ...`` breaks as soon
+as a subfolder has a conftest.py of its own, since pytest imports every one as ``conftest``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+
+def read_jsonl_gz(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def first_prompts(rows: list[dict], n: int) -> list[dict]:
+    """The rows of the first ``n`` prompt_ids of ``rows``, in file order."""
+    ids = list(dict.fromkeys(r["prompt_id"] for r in rows))[:n]
+    return [r for r in rows if r["prompt_id"] in set(ids)]
+
+
+def registry_state(registry: Path) -> dict[str, str]:
+    """Every entry of a registry folder: a link's target, or a version's file names."""
+    if not registry.exists():
+        return {}
+    return {
+        p.name: os.readlink(p) if p.is_symlink() else " ".join(sorted(f.name for f in p.iterdir()))
+        for p in registry.iterdir()
+    }
