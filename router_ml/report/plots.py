@@ -6,6 +6,7 @@ matplotlib is imported inside :func:`render_figures`'s helpers, never at import.
 from __future__ import annotations
 
 import io
+import math
 from itertools import combinations, pairwise
 from typing import Any
 
@@ -116,7 +117,20 @@ def _cost_quality(report: RoutingReport) -> Any:
     _sweep_curve(ax, report, report.learned, ROUTER_COLOUR, "router", right)
     for name, (x, y) in singles.items():
         ax.scatter(x, y, color=SINGLE_COLOUR, s=28, zorder=4)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, -10), fontsize=7.5)
+        ax.annotate(
+            name,
+            (x, y),
+            textcoords="offset points",
+            xytext=(5, -10),
+            fontsize=7.5,
+            zorder=6,
+            bbox={
+                "boxstyle": "square,pad=0.1",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.7,
+            },
+        )
     _markers(ax, report)
     _quality_levels(ax, report)
     costs = [x for x, _ in singles.values()]
@@ -125,9 +139,8 @@ def _cost_quality(report: RoutingReport) -> Any:
         ax.set_xlim(min(costs) / 1.15, max(costs) * 1.6)
     else:
         ax.set_xlim(0, max(costs) * 1.3)
-    dollars = FuncFormatter(lambda value, _: f"${value:g}")
-    ax.xaxis.set_major_formatter(dollars)
-    ax.xaxis.set_minor_formatter(dollars)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_dollars))
     ax.tick_params(axis="x", which="both", labelsize=8)
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel("quality (mean score)")
@@ -135,6 +148,12 @@ def _cost_quality(report: RoutingReport) -> Any:
     ax.grid(alpha=0.25, which="both")
     figure.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return figure
+
+
+def _minor_dollars(value: float, _: int) -> str:
+    """Label only the 2x and 5x minor ticks of a log axis, so the labels never collide."""
+    leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+    return f"${value:g}" if leading in (2, 5) else ""
 
 
 def _quality_levels(ax: Any, report: RoutingReport) -> None:
@@ -183,7 +202,7 @@ def _markers(ax: Any, report: RoutingReport) -> None:
             edgecolor="white",
             linewidth=0.8,
             label=label,
-            zorder=5,
+            zorder=7,
         )
 
 
@@ -263,7 +282,7 @@ def _per_task(report: RoutingReport) -> Any:
     quality_ax.set_yticks(y, [f"{t} ({report.tasks[t].n_prompts})" for t in names], fontsize=8)
     quality_ax.invert_yaxis()
     quality_ax.set_xlabel("quality (mean score)")
-    quality_ax.legend(fontsize=8, loc="lower right")
+    figure.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     cost_ax.set_xlabel("router cost / best single model's")
     cost_ax.set_title(f"cost vs {overall}", fontsize=10)
     quality_ax.set_title("Quality per task (number of prompts)", fontsize=10)
