@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from pipeline_helpers import write_jsonl
 
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import RoutingDataset, build_dataset

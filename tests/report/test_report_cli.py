@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from pipeline_helpers import write_jsonl
 
 from router_ml import Router
 from router_ml.cli import main
