@@ -13,14 +13,14 @@ import numpy as np
 
 from router_ml.artifact.manifest import library_versions, seal, sha256_file
 from router_ml.artifact.registry import new_version_name, publish, set_current, staging
-from router_ml.data.catalog import load_catalog
+from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
 from router_ml.data.dataset import RoutingDataset, build_dataset
 from router_ml.data.evallog import Layout, ScoreScale, read_logs
 from router_ml.data.labels import DROPPED, UnsolvablePolicy, cheapest_passing_labels
 from router_ml.data.splits import Split, holdout_split, prompt_hash, text_hash_split
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
-from router_ml.embedding.encoder import Encoder
+from router_ml.embedding.encoder import Encoder, EncoderIdentity
 from router_ml.errors import ConfigError, DataError
 from router_ml.evaluation.metrics import (
     best_single_index,
@@ -80,7 +80,8 @@ class TrainResult:
     newly_embedded: int
 
 
-def _check_config(config: TrainConfig) -> None:
+def check_config(config: TrainConfig) -> None:
+    """Check the parameters of ``config``; raises ConfigError naming the one out of range."""
     if not 0.0 <= config.threshold <= 1.0:
         raise ConfigError(
             f"The 'threshold' parameter must be a float in [0, 1]. Got {config.threshold} instead."
@@ -93,12 +94,15 @@ def _check_config(config: TrainConfig) -> None:
             )
 
 
-def _check_sides(split: Split, n_total: int) -> None:
+def split_dataset(dataset: RoutingDataset, config: TrainConfig) -> Split:
+    """The held-out split of ``dataset``; raises DataError when either side is too small."""
+    split = holdout_split(dataset, config.test_fraction, config.seed)
     if min(len(split.train), len(split.test)) < MIN_PROMPTS_PER_SIDE:
         raise DataError(
             f"too few prompts to train and hold out: {len(split.train)} train / {len(split.test)} test "
-            f"of {n_total} (by {split.method}); need at least {MIN_PROMPTS_PER_SIDE} on each side"
+            f"of {len(dataset)} (by {split.method}); need at least {MIN_PROMPTS_PER_SIDE} on each side"
         )
+    return split
 
 
 def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tuple[Any, Any]:
@@ -148,22 +152,6 @@ def _choose_min_confidence(
     }
 
 
-def _write_version(
-    staged: Path,
-    manifest: dict[str, Any],
-    pass_model: Any,
-    label_classifier: Any,
-    catalog_toml: str,
-    train: RoutingDataset,
-) -> dict[str, Any]:
-    joblib.dump(pass_model, staged / PASS_MODEL_FILE)
-    joblib.dump(label_classifier, staged / LABEL_CLASSIFIER_FILE)
-    (staged / CATALOG_FILE).write_text(catalog_toml, encoding="utf-8")
-    hashes = sorted({prompt_hash(p) for p in train.prompts})
-    (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
-    return seal(staged, manifest)
-
-
 def _manifest(
     config: TrainConfig,
     dataset: RoutingDataset,
@@ -205,27 +193,30 @@ def _manifest(
     }
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train a router on evaluation logs and publish it as a new version of ``config.out``.
+@dataclass(frozen=True)
+class FittedVersion:
+    """A router fitted in memory, with everything its version folder will hold."""
 
-    The version is built in a staging folder and renamed into place; ``current`` moves only after
-    that, so a failed or interrupted run leaves the registry as it was.
+    manifest: dict[str, Any]
+    pass_model: Any
+    label_classifier: Any
+    catalog_toml: str
+    training_prompts: list[str]
+    summary: HeldOutSummary
+
+
+def fit_version(
+    config: TrainConfig,
+    catalog: Catalog,
+    dataset: RoutingDataset,
+    split: Split,
+    X: np.ndarray,
+    encoder: EncoderIdentity,
+) -> FittedVersion:
+    """Fit the heads on the training side of ``split`` and score them on its held-out side.
+
+    ``X`` holds the embeddings of every prompt of ``dataset``, in order. Nothing is written.
     """
-    _check_config(config)
-    encoder = Encoder(config.encoder, max_seq_length=config.max_seq_length)
-    catalog = load_catalog(config.catalog)
-    dataset = build_dataset(
-        read_logs(list(config.data), layout=config.layout, scale=config.scale),
-        catalog,
-        config.cost_rule,
-    )
-    split = holdout_split(dataset, config.test_fraction, config.seed)
-    _check_sides(split, len(dataset))
-    identity = encoder.identity
-    cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
-    X, newly = embed_prompts(
-        dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
-    )
     train_set, test_set = dataset.subset(split.train), dataset.subset(split.test)
     policy = Policy(config.policy, reference_cost(train_set))
     validation = _choose_min_confidence(X[split.train], train_set, config, policy)
@@ -240,14 +231,52 @@ def train(config: TrainConfig) -> TrainResult:
         policy,
     )
     manifest = _manifest(
-        config, dataset, train_set, split, identity.to_dict(), policy, validation, summary
+        config, dataset, train_set, split, encoder.to_dict(), policy, validation, summary
     )
-    catalog_toml = catalog.restricted_to(dataset.models).to_toml()
+    return FittedVersion(
+        manifest,
+        pass_model,
+        label_classifier,
+        catalog.restricted_to(dataset.models).to_toml(),
+        train_set.prompts,
+        summary,
+    )
+
+
+def write_version(staged: Path, fitted: FittedVersion) -> dict[str, Any]:
+    """Write a fitted router's files into a staging folder and seal them; returns the manifest."""
+    joblib.dump(fitted.pass_model, staged / PASS_MODEL_FILE)
+    joblib.dump(fitted.label_classifier, staged / LABEL_CLASSIFIER_FILE)
+    (staged / CATALOG_FILE).write_text(fitted.catalog_toml, encoding="utf-8")
+    hashes = sorted({prompt_hash(p) for p in fitted.training_prompts})
+    (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
+    return seal(staged, fitted.manifest)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train a router on evaluation logs and publish it as a new version of ``config.out``.
+
+    The version is built in a staging folder and renamed into place; ``current`` moves only after
+    that, so a failed or interrupted run leaves the registry as it was.
+    """
+    check_config(config)
+    encoder = Encoder(config.encoder, max_seq_length=config.max_seq_length)
+    catalog = load_catalog(config.catalog)
+    dataset = build_dataset(
+        read_logs(list(config.data), layout=config.layout, scale=config.scale),
+        catalog,
+        config.cost_rule,
+    )
+    split = split_dataset(dataset, config)
+    identity = encoder.identity
+    cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
+    X, newly = embed_prompts(
+        dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
+    )
+    fitted = fit_version(config, catalog, dataset, split, X, identity)
     with staging(config.out) as staged:
-        manifest = _write_version(
-            staged, manifest, pass_model, label_classifier, catalog_toml, train_set
-        )
+        manifest = write_version(staged, fitted)
         version_dir = publish(config.out, staged, manifest["version"])
     set_current(config.out, manifest["version"])
     logger.info("published %s", version_dir)
-    return TrainResult(version_dir, manifest, summary, newly)
+    return TrainResult(version_dir, manifest, fitted.summary, newly)
