@@ -315,17 +315,36 @@ def read_log(
         the file, line and field.
     """
     path = Path(path)
-    scale = scale or ScoreScale()
     if not path.is_file():
         raise DataError("evaluation log does not exist", path=path)
-    rows = _rows(path)
+    return parse_rows(path, _rows(path), layout=layout, scale=scale)
+
+
+def parse_rows(
+    path: str | Path,
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    *,
+    layout: Layout = "auto",
+    scale: ScoreScale | None = None,
+) -> list[Outcome]:
+    """Turn the raw rows of one log, ``(line number, fields)`` pairs, into outcomes.
+
+    :func:`read_log` reads the rows itself; other readers (Ray Data) hand theirs in here, so that
+    every row is checked the same way.
+
+    Raises
+    ------
+    DataError
+        When there is no row, the layout cannot be told, or a row has a bad field.
+    """
+    path = Path(path)
     first = next(rows, None)
     if first is None:
         raise DataError("evaluation log is empty", path=path)
     chosen = _detect_layout(path, first[0], list(first[1])) if layout == "auto" else layout
     stream = _chain(first, rows)
     outcomes = _long_outcomes if chosen == "long" else _wide_outcomes
-    return list(outcomes(path, stream, scale))
+    return list(outcomes(path, stream, scale or ScoreScale()))
 
 
 def _chain(first: tuple[int, dict], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
