@@ -48,6 +48,10 @@ class RegistryError(RouterMLError):
     """A registry folder is missing, locked, or has no version to serve."""
 
 
+class RegistryLockedError(RegistryError):
+    """Another process holds a registry's lock (a retrain, promote or rollback is running)."""
+
+
 class InvalidRequestError(RouterMLError):
     """A routing request is invalid: empty prompt, unknown models, bad min_confidence."""
 
@@ -59,5 +63,6 @@ __all__ = [
     "EncoderError",
     "InvalidRequestError",
     "RegistryError",
+    "RegistryLockedError",
     "RouterMLError",
 ]

@@ -7,6 +7,8 @@ symlink replaced atomically, so a reader sees either the old version or the new 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import shutil
@@ -15,13 +17,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from router_ml.artifact.manifest import MANIFEST_NAME
-from router_ml.errors import RegistryError
+from router_ml.artifact.manifest import MANIFEST_NAME, read_verified
+from router_ml.errors import ConfigError, RegistryError, RegistryLockedError
 
 logger = logging.getLogger(__name__)
 
 CURRENT = "current"
 STAGING_PREFIX = ".staging-"
+LOCK_FILE = ".lock"
+#: Manifest field a retrain writes: ``{"decision": "promoted" | "rejected", "reason": ...}``.
+GATE_FIELD = "gate"
+REJECTED = "rejected"
 
 
 def new_version_name(now: datetime | None = None) -> str:
@@ -121,3 +127,111 @@ def clean_leftovers(registry: Path) -> int:
     if removed:
         logger.info("removed %d leftovers of interrupted runs in %s", removed, registry)
     return removed
+
+
+@contextlib.contextmanager
+def registry_lock(registry: Path) -> Iterator[None]:
+    """Hold ``registry``'s lock file (``.lock``) while the block runs.
+
+    The lock is an ``fcntl`` lock on an open file, so the kernel drops it when its process dies:
+    a killed run never leaves the registry locked. The file itself stays.
+
+    Raises
+    ------
+    RegistryLockedError
+        When another process holds the lock; the message names it.
+    RegistryError
+        When ``registry`` is not a folder.
+    """
+    if not registry.is_dir():
+        raise RegistryError(f"{registry}: no such registry folder")
+    with (registry / LOCK_FILE).open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RegistryLockedError(
+                f"{registry} is locked by {holder}: a retrain, promote or rollback is running; "
+                "try again when it has finished"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        yield
+
+
+def _promotable(registry: Path, version: str) -> bool:
+    """Whether ``version``'s manifest is readable and not marked rejected by a retrain's gate."""
+    try:
+        manifest = json.loads((registry / version / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return manifest.get(GATE_FIELD, {}).get("decision") != REJECTED
+
+
+def rollback_target(registry: Path) -> str | None:
+    """The newest version older than ``current`` that was not rejected by a retrain, or None."""
+    versions = list_versions(registry)
+    current = current_version(registry)
+    earlier = versions[: versions.index(current)] if current in versions else []
+    return next((v for v in reversed(earlier) if _promotable(registry, v)), None)
+
+
+def promote(registry: Path, version: str) -> str | None:
+    """Verify every file of ``version``, then point ``current`` at it; returns the previous current.
+
+    Raises
+    ------
+    RegistryError
+        When ``version`` is not a version of ``registry`` (the message lists them).
+    ArtifactError
+        When a file of ``version`` is missing or altered.
+    """
+    versions = list_versions(registry)
+    if version not in versions:
+        raise RegistryError(
+            f"{registry}: no version {version!r}; versions: {', '.join(versions) or 'none'}"
+        )
+    read_verified(registry / version)
+    previous = current_version(registry)
+    set_current(registry, version)
+    return previous
+
+
+def rollback(registry: Path) -> str:
+    """Point ``current`` back at :func:`rollback_target`; returns that version.
+
+    Raises
+    ------
+    RegistryError
+        When no earlier version was promoted.
+    """
+    target = rollback_target(registry)
+    if target is None:
+        raise RegistryError(
+            f"{registry}: no version older than current ({current_version(registry)}) that was "
+            "promoted; nothing to roll back to"
+        )
+    promote(registry, target)
+    return target
+
+
+def prune(registry: Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` versions, never ``current`` nor its rollback target.
+
+    Each version is first renamed to a hidden staging name (atomic), then removed, so a killed
+    prune leaves only a leftover that :func:`clean_leftovers` removes. Returns the deleted names.
+    """
+    if keep < 1:
+        raise ConfigError(f"The 'keep' parameter must be an integer >= 1. Got {keep} instead.")
+    protected = {current_version(registry), rollback_target(registry)}
+    doomed = [v for v in list_versions(registry)[:-keep] if v not in protected]
+    for version in doomed:
+        trash = registry / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        os.rename(registry / version, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    if doomed:
+        _fsync_dir(registry)
+        logger.info("pruned %d versions of %s: %s", len(doomed), registry, ", ".join(doomed))
+    return doomed
