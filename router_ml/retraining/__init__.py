@@ -1,0 +1,1 @@
+"""Periodic retraining: a challenger on recent logs, gated against the champion before promotion."""
