@@ -7,7 +7,6 @@ twice at once on a small machine, and never starts work whose deadline has alrea
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -19,8 +18,6 @@ import numpy as np
 
 from router_ml.routing.router import Router
 from router_ml.serving.status import DeadlinePassedError
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,7 +101,6 @@ class EmbeddingWorker:
             try:
                 vectors = router.embed([t for j in mine for t in j.texts])
             except Exception as exc:
-                logger.exception("encoding %d prompts failed", sum(len(j.texts) for j in mine))
                 for j in mine:
                     j.future.set_exception(exc)
                 continue

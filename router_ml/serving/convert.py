@@ -20,7 +20,10 @@ REASON_PREFIX = "REASON_"
 
 @dataclass(frozen=True)
 class RouteInput:
-    """One request's text to embed, the text its cost is estimated from, and its options."""
+    """One request's text to embed, the text its cost is estimated from, and its options.
+
+    ``label`` names the item in error messages (``requests[3]`` in a batch).
+    """
 
     text: str
     cost_text: str
@@ -28,6 +31,7 @@ class RouteInput:
     allowed_models: tuple[str, ...]
     num_alternatives: int | None
     request_id: str
+    label: str = ""
 
 
 def _conversation_text(messages: Sequence[router_pb2.Message]) -> str:
@@ -49,7 +53,9 @@ def _texts(request: router_pb2.RouteRequest) -> tuple[str, str]:
     return request.prompt, request.prompt
 
 
-def route_input(request: router_pb2.RouteRequest, max_prompt_bytes: int) -> RouteInput:
+def route_input(
+    request: router_pb2.RouteRequest, max_prompt_bytes: int, label: str = ""
+) -> RouteInput:
     """Validate a RouteRequest's shape and size; the router checks the models and the knob.
 
     Raises
@@ -73,6 +79,7 @@ def route_input(request: router_pb2.RouteRequest, max_prompt_bytes: int) -> Rout
             request.num_alternatives if request.HasField("num_alternatives") else None
         ),
         request_id=request.request_id,
+        label=label,
     )
 
 
@@ -88,10 +95,11 @@ def batch_inputs(
         )
     inputs = []
     for i, item in enumerate(request.requests):
+        label = f"requests[{i}]"
         try:
-            inputs.append(route_input(item, max_prompt_bytes))
+            inputs.append(route_input(item, max_prompt_bytes, label))
         except InvalidRequestError as exc:
-            raise InvalidRequestError(f"requests[{i}]: {exc}") from None
+            raise InvalidRequestError(f"{label}: {exc}") from None
     return inputs
 
 

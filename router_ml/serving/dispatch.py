@@ -43,15 +43,13 @@ class Deadline:
 
 def _checks(router: Router, items: Sequence[RouteInput]) -> list[tuple[float, np.ndarray]]:
     checks = []
-    for i, item in enumerate(items):
+    for item in items:
         try:
             checks.append(
                 router.check_request([item.text], item.min_confidence, item.allowed_models)
             )
         except InvalidRequestError as exc:
-            raise InvalidRequestError(
-                f"requests[{i}]: {exc}" if len(items) > 1 else str(exc)
-            ) from None
+            raise InvalidRequestError(f"{item.label}: {exc}" if item.label else str(exc)) from None
     return checks
 
 
