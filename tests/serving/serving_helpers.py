@@ -38,14 +38,21 @@ def running(config: ServerConfig, *, wait: bool = True) -> Iterator[RoutingServe
         server.stop(0)
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll ``condition`` until it is truthy, at most ``timeout`` seconds."""
+def wait_for(
+    condition: Callable[[], object], timeout: float, what: str | Callable[[], str]
+) -> object:
+    """Poll ``condition`` until it is truthy, at most ``timeout`` seconds.
+
+    ``what`` names the wait in the failure; a callable is asked then, to show the state reached.
+    """
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if value := condition():
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what() if callable(what) else what}"
+    )
 
 
 def copy_registry(source: Path, target: Path) -> Path:

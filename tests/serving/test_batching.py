@@ -1,0 +1,69 @@
+"""The embedding worker: merges queued requests into one encoder call, skips expired or cancelled ones."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from router_ml.serving.batching import EmbeddingWorker
+from router_ml.serving.status import DeadlinePassedError
+
+
+class HeldEncoder:
+    """Records every encoder call; the first one waits until released."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        self.entered.set()
+        assert self.release.wait(10)
+        return np.array([[float(len(t))] for t in texts])
+
+
+@pytest.fixture
+def worker():
+    durations: list[float] = []
+    started = EmbeddingWorker(max_batch=4, observe=durations.append)
+    started.start()
+    yield started
+    started.stop()
+
+
+def test_queued_requests_share_one_encoder_call(worker: EmbeddingWorker) -> None:
+    encoder, other = HeldEncoder(), HeldEncoder()
+    other.release.set()
+    first = worker.submit(encoder, ["a"], None)
+    assert encoder.entered.wait(10)
+    later = time.monotonic() + 60
+    merged = [worker.submit(encoder, ["bb", "ccc"], later), worker.submit(encoder, ["dddd"], later)]
+    separate = worker.submit(other, ["eeeee"], later)
+    overflow = worker.submit(encoder, ["ffffff"], later)
+    cancelled = worker.submit(encoder, ["never"], later)
+    assert cancelled.cancel()
+    expired = worker.submit(encoder, ["too late"], time.monotonic())
+    encoder.release.set()
+    assert first.result(10).tolist() == [[1.0]]
+    assert merged[0].result(10).tolist() == [[2.0], [3.0]]
+    assert merged[1].result(10).tolist() == [[4.0]]
+    assert separate.result(10).tolist() == [[5.0]]
+    assert overflow.result(10).tolist() == [[6.0]]
+    with pytest.raises(DeadlinePassedError):
+        expired.result(10)
+    assert encoder.calls == [["a"], ["bb", "ccc", "dddd"], ["ffffff"]]
+    assert other.calls == [["eeeee"]]
+
+
+def test_encoder_errors_reach_the_caller(worker: EmbeddingWorker) -> None:
+    class Broken:
+        def embed(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("encoder exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        worker.submit(Broken(), ["x"], None).result(10)
+    assert worker.submit(Broken(), ["y"], None).exception(10) is not None
