@@ -12,11 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from router_ml.artifact.registry import resolve_version
-from router_ml.errors import RouterMLError
+from router_ml.errors import ArtifactError, RouterMLError
 from router_ml.routing.router import Router
 from router_ml.serving.metrics import ServingMetrics
 
 logger = logging.getLogger(__name__)
+
+
+def _unexpected(exc: BaseException) -> bool:
+    """Not one of ours: a bug or an unforeseen artifact problem, worth a traceback."""
+    return not isinstance(exc, RouterMLError)
 
 
 def load_warm(folder: Path) -> Router:
@@ -49,7 +54,7 @@ class ModelHolder:
         self.poll_interval = poll_interval
         self.on_ready = on_ready
         self.router: Router | None = None
-        self.startup_error: BaseException | None = None
+        self.startup_error: RouterMLError | None = None
         self.settled = threading.Event()
         self._rejected: Path | None = None
         self._wake = threading.Event()
@@ -77,8 +82,12 @@ class ModelHolder:
         try:
             self._swap(load_warm(resolve_version(self.path)))
         except Exception as exc:
-            logger.error("cannot serve %s: %s", self.path, exc)
-            self.startup_error = exc
+            logger.error("cannot serve %s: %s", self.path, exc, exc_info=_unexpected(exc))
+            self.startup_error = (
+                ArtifactError(f"{self.path}: cannot load: {type(exc).__name__}: {exc}")
+                if _unexpected(exc)
+                else exc
+            )
             return
         finally:
             self.settled.set()
@@ -118,7 +127,7 @@ class ModelHolder:
             target,
             self.router.version,
             exc,
-            exc_info=not isinstance(exc, RouterMLError),
+            exc_info=_unexpected(exc),
         )
 
     def _swap(self, router: Router) -> None:
