@@ -20,9 +20,8 @@ SMALL_LIMITS = {"max_prompt_bytes": 4096, "max_message_bytes": 64 * 1024, "max_b
 
 def server_config(model: Path, **overrides) -> ServerConfig:
     """A config for tests: loopback, free ports, small limits."""
-    return ServerConfig(
-        model=model, host=HOST, port=0, metrics_port=0, **{**SMALL_LIMITS, **overrides}
-    )
+    settings = {"host": HOST, "port": 0, "metrics_port": 0, **SMALL_LIMITS, **overrides}
+    return ServerConfig(model=model, **settings)
 
 
 @contextlib.contextmanager
