@@ -24,6 +24,15 @@ PASS_MODEL_FILE = "pass_model.joblib"
 LABEL_CLASSIFIER_FILE = "label_classifier.joblib"
 CATALOG_FILE = "catalog.toml"
 TRAINING_PROMPTS_FILE = "training_prompts.sha256"
+REQUIRED_MANIFEST_FIELDS = (
+    "version",
+    "models",
+    "encoder",
+    "cost_rule",
+    "policy",
+    "threshold",
+    "default_min_confidence",
+)
 
 Reason = Literal["met_min_confidence", "none_met_min_confidence", "max_expected_utility"]
 
@@ -98,6 +107,12 @@ class Router:
         """
         folder = resolve_version(path)
         manifest = read_verified(folder)
+        missing = [name for name in REQUIRED_MANIFEST_FIELDS if name not in manifest]
+        if missing:
+            raise ArtifactError(
+                f"{folder}: manifest lacks {', '.join(missing)}; it was written by an older "
+                "router-ml, retrain it with `router-ml train`"
+            )
         identity = manifest["encoder"]
         resolved = Encoder(
             encoder if encoder is not None else identity["source"],

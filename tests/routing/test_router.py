@@ -100,3 +100,18 @@ def test_pass_probabilities_are_probabilities(router: Router) -> None:
     proba = router.pass_probabilities(router.embed(["a", "b c d"]))
     assert proba.shape == (2, len(router.models))
     assert np.all((proba >= 0) & (proba <= 1))
+
+
+def test_manifest_without_policy_is_refused(router: Router, tmp_path) -> None:
+    import json
+    import shutil
+
+    from router_ml import ArtifactError
+
+    copy = tmp_path / "old-version"
+    shutil.copytree(router.folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["policy"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="lacks policy"):
+        Router.load(copy)
