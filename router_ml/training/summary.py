@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from router_ml.data.dataset import RoutingDataset
-from router_ml.data.labels import cheapest_passing_labels
 from router_ml.evaluation.metrics import (
     RoutingFigures,
     best_single_index,
     expected_calibration_error,
+    oracle_labels,
     oracle_outcome,
     outcome_of,
     single_models,
@@ -61,7 +61,7 @@ def summarise_heldout(
     chosen, _ = policy.choose(proba, test.costs, min_confidence)
     singles = single_models(test.scores, test.costs, threshold)
     predicted = label_classifier.predict(X).astype(int)
-    oracle_labels = cheapest_passing_labels(test.scores, test.costs, threshold, "cheapest")
+    truth = oracle_labels(test.scores, test.costs, threshold)
     return HeldOutSummary(
         n_prompts=len(test),
         threshold=threshold,
@@ -71,7 +71,7 @@ def summarise_heldout(
         best_single=test.models[best_single_index(singles)],
         oracle=oracle_outcome(test.scores, test.costs, threshold),
         label_classifier=outcome_of(predicted, test.scores, test.costs, threshold),
-        label_accuracy=float((predicted == oracle_labels).mean()),
+        label_accuracy=float((predicted == truth).mean()),
         ece=expected_calibration_error(proba, test.passes(threshold)),
     )
 
