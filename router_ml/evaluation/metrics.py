@@ -112,7 +112,9 @@ def curve_choices(
     pass_proba: np.ndarray, costs: np.ndarray, grid: np.ndarray, policy: Policy | None = None
 ) -> np.ndarray:
     """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
-    return np.stack([choose_models(pass_proba, costs, float(value), policy=policy)[0] for value in grid])
+    return np.stack(
+        [choose_models(pass_proba, costs, float(value), policy=policy)[0] for value in grid]
+    )
 
 
 def pick_min_confidence(curve: list[CurvePoint], target_quality: float) -> float:
