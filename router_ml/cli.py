@@ -10,6 +10,7 @@ from pathlib import Path
 
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
+from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
 from router_ml.serving.cli import add_route, add_serve
 
 logger = logging.getLogger("router_ml")
@@ -130,6 +131,9 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "serve": add_serve,
     "route": add_route,
     "report": add_report,
+    "retrain": add_retrain,
+    "promote": add_promote,
+    "rollback": add_rollback,
 }
 
 
