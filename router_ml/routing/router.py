@@ -16,7 +16,9 @@ from router_ml.artifact.manifest import read_verified
 from router_ml.artifact.registry import resolve_version
 from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
+from router_ml.embedding.backends import Backend, load_encoder
 from router_ml.embedding.encoder import Encoder
+from router_ml.embedding.onnx_encoder import OnnxEncoder
 from router_ml.errors import ArtifactError, InvalidRequestError
 from router_ml.routing.policy import Policy
 
@@ -81,7 +83,7 @@ class Router:
         pass_model: Any,
         label_classifier: Any,
         catalog: Catalog,
-        encoder: Encoder,
+        encoder: Encoder | OnnxEncoder,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -95,10 +97,23 @@ class Router:
         self.loaded_at = time.time()
 
     @classmethod
-    def load(cls, path: str | Path, *, encoder: str | Path | None = None) -> Router:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        encoder: str | Path | None = None,
+        backend: Backend = "torch",
+        threads: int | None = None,
+    ) -> Router:
         """Load a version folder, or a registry's ``current``, verifying every file's hash first.
 
-        ``encoder`` overrides where the encoder is found; its weights must still match the manifest.
+        Parameters
+        ----------
+        encoder : where the sentence-transformers encoder is found (torch backend); its weights
+            must still match the manifest.
+        backend : ``torch`` (sentence-transformers) or ``onnx`` (the version's ONNX export,
+            no torch import).
+        threads : onnxruntime intra-op threads (onnx backend).
 
         Raises
         ------
@@ -113,16 +128,7 @@ class Router:
                 f"{folder}: manifest lacks {', '.join(missing)}; it was written by an older "
                 "router-ml, retrain it with `router-ml train`"
             )
-        identity = manifest["encoder"]
-        resolved = Encoder(
-            encoder if encoder is not None else identity["source"],
-            max_seq_length=identity["max_seq_length"],
-        )
-        if resolved.identity.weights_sha256 != identity["weights_sha256"]:
-            raise ArtifactError(
-                f"{folder}: encoder at {resolved.folder} differs from the one this router was trained "
-                f"with ({identity['name']}, sha256 {identity['weights_sha256'][:12]}...)"
-            )
+        resolved = load_encoder(backend, folder, manifest["encoder"], spec=encoder, threads=threads)
         return cls(
             folder,
             manifest,

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from router_ml.embedding.backends import BACKENDS
 from router_ml.errors import RouterMLError
 from router_ml.serving.config import DEFAULT_METRICS_PORT, DEFAULT_PORT, ServerConfig, address
 
@@ -67,6 +68,19 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         default=defaults.poll_interval,
         help="seconds between checks of where DIR/current points",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=defaults.backend,
+        help="encoder: the version's ONNX export (no torch) or sentence-transformers",
+    )
+    parser.add_argument(
+        "--encoder-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="onnxruntime threads (default: one per core)",
+    )
     parser.set_defaults(run=_run_serve)
 
 
@@ -84,6 +98,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         workers=args.workers,
         poll_interval=args.poll_interval,
+        backend=args.backend,
+        encoder_threads=args.encoder_threads,
     )
     return serve(config, on_ready=_print_ready)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from router_ml.embedding.backends import BACKENDS, Backend
 from router_ml.errors import ConfigError
 
 DEFAULT_PORT = 50051
@@ -27,6 +28,10 @@ class ServerConfig:
     workers : gRPC handler threads (they wait on the embedding worker, which encodes).
     max_embed_batch : prompts the embedding worker encodes in one call, across requests.
     poll_interval : seconds between checks of where ``current`` points.
+    backend : the encoder: ``onnx`` (the version's int8 ONNX export, no torch) or ``torch``.
+    encoder_threads : onnxruntime intra-op threads (None: one per core).
+    decision_cache : recent decisions kept (0: no cache).
+    reuse_port : let several server processes share the port (SO_REUSEPORT).
     """
 
     model: Path
@@ -40,6 +45,10 @@ class ServerConfig:
     workers: int = 16
     max_embed_batch: int = 64
     poll_interval: float = 2.0
+    backend: Backend = "onnx"
+    encoder_threads: int | None = None
+    decision_cache: int = 4096
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         for name in ("port", "metrics_port"):
@@ -54,6 +63,12 @@ class ServerConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.encoder_threads is not None and self.encoder_threads < 1:
+            raise ConfigError(f"encoder_threads must be at least 1, got {self.encoder_threads}")
+        if self.decision_cache < 0:
+            raise ConfigError(f"decision_cache must be at least 0, got {self.decision_cache}")
         for name in ("grace", "poll_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from router_ml.artifact.registry import resolve_version
+from router_ml.embedding.backends import Backend
 from router_ml.errors import ArtifactError, RouterMLError
 from router_ml.routing.router import Router
 from router_ml.serving.metrics import ServingMetrics
@@ -24,9 +25,9 @@ def _unexpected(exc: BaseException) -> bool:
     return not isinstance(exc, RouterMLError)
 
 
-def load_warm(folder: Path) -> Router:
-    """Load a version (hashes verified first) and run one prompt through it."""
-    router = Router.load(folder)
+def load_warm(folder: Path, backend: Backend = "torch", threads: int | None = None) -> Router:
+    """Load a version (hashes verified first) with ``backend`` and run one prompt through it."""
+    router = Router.load(folder, backend=backend, threads=threads)
     router.warm_up()
     return router
 
@@ -40,6 +41,8 @@ class ModelHolder:
     metrics : where the active version and reload results are recorded.
     poll_interval : seconds between checks of where ``path`` resolves to.
     on_ready : called once the first version is loaded and warm.
+    backend : the encoder backend every version is loaded with.
+    threads : onnxruntime intra-op threads (onnx backend).
     """
 
     def __init__(
@@ -48,8 +51,12 @@ class ModelHolder:
         metrics: ServingMetrics,
         poll_interval: float,
         on_ready: Callable[[Router], None],
+        backend: Backend = "torch",
+        threads: int | None = None,
     ) -> None:
         self.path = path
+        self.backend = backend
+        self.threads = threads
         self.metrics = metrics
         self.poll_interval = poll_interval
         self.on_ready = on_ready
@@ -80,7 +87,7 @@ class ModelHolder:
 
     def _run(self) -> None:
         try:
-            self._swap(load_warm(resolve_version(self.path)))
+            self._swap(load_warm(resolve_version(self.path), self.backend, self.threads))
         except Exception as exc:
             logger.error("cannot serve %s: %s", self.path, exc, exc_info=_unexpected(exc))
             self.startup_error = (
@@ -110,7 +117,7 @@ class ModelHolder:
             return
         logger.info("loading new router version %s", target.name)
         try:
-            router = load_warm(target)
+            router = load_warm(target, self.backend, self.threads)
         except Exception as exc:
             self._reject(target, exc, force)
             return

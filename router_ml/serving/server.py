@@ -38,13 +38,20 @@ class RoutingServer:
         self.metrics_port: int | None = None
         self.metrics = ServingMetrics()
         self.health = health.HealthServicer()
-        self.holder = ModelHolder(config.model, self.metrics, config.poll_interval, self._ready)
+        self.holder = ModelHolder(
+            config.model,
+            self.metrics,
+            config.poll_interval,
+            self._ready,
+            config.backend,
+            config.encoder_threads,
+        )
         self.worker = EmbeddingWorker(config.max_embed_batch, self.metrics.embedding.observe)
         self.grpc = grpc.server(
             ThreadPoolExecutor(config.workers, thread_name_prefix="router-ml-rpc"),
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(config.reuse_port)),
             ],
         )
         router_pb2_grpc.add_RouterServicer_to_server(

@@ -21,6 +21,7 @@ from router_ml.data.labels import DROPPED, UnsolvablePolicy, cheapest_passing_la
 from router_ml.data.splits import Split, holdout_split, prompt_hash, text_hash_split
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
 from router_ml.embedding.encoder import Encoder, EncoderIdentity
+from router_ml.embedding.onnx_encoder import export_onnx
 from router_ml.errors import ConfigError, DataError
 from router_ml.evaluation.metrics import (
     best_single_index,
@@ -243,14 +244,28 @@ def fit_version(
     )
 
 
-def write_version(staged: Path, fitted: FittedVersion) -> dict[str, Any]:
-    """Write a fitted router's files into a staging folder and seal them; returns the manifest."""
+def _with_onnx(staged: Path, manifest: dict[str, Any], encoder: Encoder | None) -> dict[str, Any]:
+    recorded = manifest["encoder"]
+    if encoder is None:
+        encoder = Encoder(recorded["source"], max_seq_length=recorded["max_seq_length"])
+    spec = export_onnx(encoder, staged)
+    return {**manifest, "encoder": {**recorded, "onnx": spec.to_dict()}}
+
+
+def write_version(
+    staged: Path, fitted: FittedVersion, encoder: Encoder | None = None
+) -> dict[str, Any]:
+    """Write a fitted router's files into a staging folder and seal them; returns the manifest.
+
+    The files include the encoder exported to ONNX (fp32) for serving without torch; ``encoder``
+    is the sentence-transformers model to export (default: the one the manifest records).
+    """
     joblib.dump(fitted.pass_model, staged / PASS_MODEL_FILE)
     joblib.dump(fitted.label_classifier, staged / LABEL_CLASSIFIER_FILE)
     (staged / CATALOG_FILE).write_text(fitted.catalog_toml, encoding="utf-8")
     hashes = sorted({prompt_hash(p) for p in fitted.training_prompts})
     (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
-    return seal(staged, fitted.manifest)
+    return seal(staged, _with_onnx(staged, fitted.manifest, encoder))
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -275,7 +290,7 @@ def train(config: TrainConfig) -> TrainResult:
     )
     fitted = fit_version(config, catalog, dataset, split, X, identity)
     with staging(config.out) as staged:
-        manifest = write_version(staged, fitted)
+        manifest = write_version(staged, fitted, encoder)
         version_dir = publish(config.out, staged, manifest["version"])
     set_current(config.out, manifest["version"])
     logger.info("published %s", version_dir)

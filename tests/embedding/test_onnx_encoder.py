@@ -1,0 +1,85 @@
+"""The ONNX backend against sentence-transformers on real prompts, and serving without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router_ml import Router
+from router_ml.embedding.backends import load_encoder
+from router_ml.errors import ArtifactError, ConfigError
+
+
+@pytest.fixture(scope="module")
+def onnx_router(trained_registry: Path) -> Router:
+    return Router.load(trained_registry, backend="onnx")
+
+
+@pytest.fixture(scope="module")
+def prompts(sample_rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["prompt"] for r in sample_rows))
+
+
+def test_onnx_embeddings_match_sentence_transformers(onnx_router, encoder, prompts):
+    long_prompt = " ".join(prompts) * 3
+    texts = [*prompts, long_prompt]
+    cosine = (onnx_router.embed(texts) * encoder.encode(texts)).sum(axis=1)
+    assert cosine.min() >= 0.99
+
+
+def test_onnx_decisions_match_torch(onnx_router, router, prompts):
+    onnx = [d.model for d in onnx_router.route_many(prompts)]
+    torch = [d.model for d in router.route_many(prompts)]
+    assert np.mean([a == b for a, b in zip(onnx, torch, strict=True)]) >= 0.99
+
+
+def test_version_files_hold_the_onnx_export(onnx_router):
+    recorded = onnx_router.manifest["encoder"]["onnx"]
+    files = json.loads((onnx_router.folder / "manifest.json").read_text())["files"]
+    assert {recorded["file"], recorded["tokenizer"]} <= set(files)
+
+
+def test_unknown_backend_lists_the_choices(onnx_router):
+    with pytest.raises(ConfigError, match="onnx, torch"):
+        load_encoder("tensorrt", onnx_router.folder, onnx_router.manifest["encoder"])
+
+
+def test_version_without_onnx_is_refused_by_the_onnx_backend(onnx_router):
+    recorded = {k: v for k, v in onnx_router.manifest["encoder"].items() if k != "onnx"}
+    with pytest.raises(ArtifactError, match="no ONNX encoder"):
+        load_encoder("onnx", onnx_router.folder, recorded)
+
+
+@pytest.mark.slow
+def test_serving_with_onnx_never_imports_torch(trained_registry):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import grpc
+        from router_ml.serving import create_server
+        from router_ml.serving.config import ServerConfig
+        from router_ml.v1 import router_pb2, router_pb2_grpc
+
+        config = ServerConfig(model={str(trained_registry)!r}, port=0, metrics_port=0)
+        server, port = create_server(config)
+        server.start()
+        assert server.wait_until_ready(120)
+        with grpc.insecure_channel(f"127.0.0.1:{{port}}") as channel:
+            reply = router_pb2_grpc.RouterStub(channel).Route(
+                router_pb2.RouteRequest(prompt="What is 2 + 2?"), timeout=30
+            )
+        server.stop(0)
+        heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+        print(reply.model, heavy)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=True
+    )
+    assert done.stdout.strip().endswith("[]"), done.stdout
