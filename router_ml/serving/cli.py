@@ -81,6 +81,18 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="onnxruntime threads (default: one per core)",
     )
+    parser.add_argument(
+        "--decision-cache",
+        type=int,
+        default=defaults.decision_cache,
+        metavar="N",
+        help="recent decisions kept per version (0: none)",
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other server processes (SO_REUSEPORT)",
+    )
     parser.set_defaults(run=_run_serve)
 
 
@@ -100,6 +112,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         backend=args.backend,
         encoder_threads=args.encoder_threads,
+        decision_cache=args.decision_cache,
+        reuse_port=args.reuse_port,
     )
     return serve(config, on_ready=_print_ready)
 

@@ -13,6 +13,7 @@ from router_ml.errors import InvalidRequestError
 from router_ml.routing.router import RouteDecision, Router
 from router_ml.serving.batching import EmbeddingWorker
 from router_ml.serving.convert import RouteInput
+from router_ml.serving.decision_cache import DecisionCache, decision_key
 from router_ml.serving.status import DeadlinePassedError
 
 NO_DEADLINE_BEYOND = 86_400.0
@@ -67,20 +68,12 @@ def _embed(
     return vectors
 
 
-def route_items(
-    router: Router, worker: EmbeddingWorker, items: Sequence[RouteInput], deadline: Deadline
+def _decide(
+    router: Router,
+    items: Sequence[RouteInput],
+    checks: list[tuple[float, np.ndarray]],
+    vectors: np.ndarray,
 ) -> list[RouteDecision]:
-    """Decisions for ``items``, in order, all from ``router``; one encoder call for all of them.
-
-    Raises
-    ------
-    InvalidRequestError
-        For unknown allowed models or a bad min_confidence (naming the item in a batch).
-    DeadlinePassedError
-        When the deadline passes before or during encoding; no work is started after it.
-    """
-    checks = _checks(router, items)
-    vectors = _embed(router, worker, [item.text for item in items], deadline)
     costs = router.estimate_costs([item.cost_text for item in items])
     groups: dict[tuple[float, bytes], list[int]] = defaultdict(list)
     for i, (knob, allowed) in enumerate(checks):
@@ -93,3 +86,38 @@ def route_items(
         ):
             decisions[i] = decision
     return decisions
+
+
+def route_items(
+    router: Router,
+    worker: EmbeddingWorker,
+    items: Sequence[RouteInput],
+    deadline: Deadline,
+    cache: DecisionCache | None = None,
+) -> list[RouteDecision]:
+    """Decisions for ``items``, in order, all from ``router``; one encoder call for all of them.
+
+    Items whose decision ``cache`` holds skip the encoder; the others are added to it.
+
+    Raises
+    ------
+    InvalidRequestError
+        For unknown allowed models or a bad min_confidence (naming the item in a batch).
+    DeadlinePassedError
+        When the deadline passes before or during encoding; no work is started after it.
+    """
+    checks = _checks(router, items)
+    keys = [
+        decision_key(item.text, item.cost_text, knob, allowed)
+        for item, (knob, allowed) in zip(items, checks, strict=True)
+    ]
+    found = [cache.get(router.version, key) if cache is not None else None for key in keys]
+    todo = [i for i, decision in enumerate(found) if decision is None]
+    if todo:
+        vectors = _embed(router, worker, [items[i].text for i in todo], deadline)
+        fresh = _decide(router, [items[i] for i in todo], [checks[i] for i in todo], vectors)
+        for i, decision in zip(todo, fresh, strict=True):
+            found[i] = decision
+            if cache is not None:
+                cache.put(decision, keys[i])
+    return found

@@ -64,6 +64,12 @@ class ServingMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.decision_cache = Counter(
+            "router_ml_decision_cache",
+            "Decision cache look-ups, by result (hit or miss)",
+            ["result"],
+            registry=self.registry,
+        )
         self._http: WSGIServer | None = None
 
     def set_active(self, version: str, loaded_at: float) -> None:

@@ -19,6 +19,7 @@ from router_ml.serving.convert import (
     route_input,
     route_response,
 )
+from router_ml.serving.decision_cache import DecisionCache
 from router_ml.serving.dispatch import Deadline, route_items
 from router_ml.serving.metrics import ServingMetrics
 from router_ml.serving.model_holder import ModelHolder
@@ -44,6 +45,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self.worker = worker
         self.metrics = metrics
         self.config = config
+        self.cache = DecisionCache(
+            config.decision_cache,
+            metrics.decision_cache.labels(result="hit").inc,
+            metrics.decision_cache.labels(result="miss").inc,
+        )
 
     def Route(
         self, request: router_pb2.RouteRequest, context: grpc.ServicerContext
@@ -76,7 +82,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, router: Router, items: list[RouteInput], context: grpc.ServicerContext
     ) -> list[RouteDecision]:
         decisions = route_items(
-            router, self.worker, items, Deadline.after(context.time_remaining())
+            router, self.worker, items, Deadline.after(context.time_remaining()), self.cache
         )
         for decision in decisions:
             self.metrics.routed.labels(model=decision.model).inc()
