@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from router_ml.bench.cli import add_bench
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
 from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
@@ -134,6 +135,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "retrain": add_retrain,
     "promote": add_promote,
     "rollback": add_rollback,
+    "bench": add_bench,
 }
 
 

@@ -67,3 +67,35 @@ def test_encoder_errors_reach_the_caller(worker: EmbeddingWorker) -> None:
     with pytest.raises(RuntimeError, match="exploded"):
         worker.submit(Broken(), ["x"], None).result(10)
     assert worker.submit(Broken(), ["y"], None).exception(10) is not None
+
+
+class EchoEncoder:
+    """Embeds each text as its number; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        time.sleep(0.002)
+        return np.array([[float(t)] for t in texts])
+
+
+def test_concurrent_callers_each_get_their_own_answer() -> None:
+    encoder = EchoEncoder()
+    worker = EmbeddingWorker(max_batch=64, observe=lambda seconds: None)
+    worker.start()
+    answers: dict[int, list[float]] = {}
+
+    def call(n: int) -> None:
+        texts = [str(n * 10 + k) for k in range(n % 3 + 1)]
+        answers[n] = worker.submit(encoder, texts, None).result(10)[:, 0].tolist()
+
+    callers = [threading.Thread(target=call, args=(n,)) for n in range(64)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    worker.stop()
+    assert answers == {n: [float(n * 10 + k) for k in range(n % 3 + 1)] for n in range(64)}
+    assert encoder.calls < 64

@@ -1,0 +1,75 @@
+"""``router-ml bench``: parse flags, run :func:`router_ml.bench.run.bench`, print a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from router_ml.embedding.backends import BACKENDS
+
+
+def add_bench(commands: argparse._SubParsersAction) -> None:
+    """Register ``router-ml bench``."""
+    parser = commands.add_parser(
+        "bench",
+        help="benchmark a real server over gRPC against a naive sentence-transformers reference",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", required=True, type=Path, metavar="DIR", help="registry or version"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 32],
+        metavar="N",
+        help="requests in flight",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=300, help="requests per size and concurrency"
+    )
+    parser.add_argument(
+        "--naive-requests", type=int, default=60, help="prompts per size for the naive reference"
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="the server's encoder")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=_run_bench)
+
+
+def _table(result: dict) -> str:
+    lines = ["size    conc  p50 ms  p90 ms  p99 ms   routes/s  errors"]
+    for size in ("short", "medium", "long"):
+        for name, cell in result[size].items():
+            if name.startswith("c") and isinstance(cell, dict):
+                lines.append(
+                    f"{size:<7} {name[1:]:>4} {cell['p50_ms']:>7} {cell['p90_ms']:>7} "
+                    f"{cell['p99_ms']:>7} {cell['throughput_rps']:>10} {cell['errors']:>7}"
+                )
+        cells = result[size]
+        lines.append(
+            f"{size:<7} naive {cells['naive_rps']}/s, ratio {cells['ratio']}x, "
+            f"cache hits {cells['cache_hit_rps']}/s"
+        )
+    machine = result["machine"]
+    lines.append(
+        f"server RSS {result['rss_mb']} MB; {machine['cpus']} CPUs, load {machine['load_1min']:.2f}"
+    )
+    return "\n".join(lines)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from router_ml.bench.run import BenchConfig, bench
+
+    result = bench(
+        BenchConfig(
+            model=args.model,
+            concurrency=tuple(args.concurrency),
+            requests=args.requests,
+            naive_requests=args.naive_requests,
+            backend=args.backend,
+        )
+    )
+    print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0

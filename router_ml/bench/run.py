@@ -1,0 +1,186 @@
+"""Drive a real ``router-ml serve`` subprocess over gRPC from client processes; time a naive reference.
+
+Prompts are real and distinct (no decision-cache hits) from the bundled data, in three sizes by
+characters (~4 per token). The naive reference is one process embedding one prompt at a time with
+``SentenceTransformer.encode`` (fp32) and applying the router's heads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from router_ml.errors import RouterMLError
+
+BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
+SIZES = {"short": (60, 120), "medium": (340, 460), "long": (1400, 1800)}
+READY = re.compile(r"serving version (\S+) on (\S+):(\d+)")
+THREADS_PER_CLIENT = 8
+STARTUP_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``router-ml bench`` measures."""
+
+    model: Path
+    concurrency: tuple[int, ...] = (1, 32)
+    requests: int = 300
+    naive_requests: int = 60
+    data: Path = BUNDLED
+    backend: str = "onnx"
+
+
+def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
+    """Distinct real prompts of each size, in file order."""
+    found: dict[str, list[str]] = {size: [] for size in SIZES}
+    seen: set[str] = set()
+    with gzip.open(data, "rt", encoding="utf-8") as rows:
+        for line in rows:
+            prompt = json.loads(line)["prompt"]
+            if prompt in seen:
+                continue
+            seen.add(prompt)
+            for size, (low, high) in SIZES.items():
+                if low <= len(prompt) <= high and len(found[size]) < needed:
+                    found[size].append(prompt)
+    return found
+
+
+@contextmanager
+def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A ``router-ml serve`` subprocess on a free port; yields it and its target once ready."""
+    command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(config.model)]
+    command += ["--port", "0", "--metrics-port", "0", "--backend", config.backend]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        started = time.monotonic()
+        for line in process.stdout:
+            if match := READY.search(line):
+                yield process, f"{match[2]}:{match[3]}"
+                break
+            if time.monotonic() - started > STARTUP_TIMEOUT:
+                break
+        else:
+            raise RouterMLError(f"router-ml serve exited with {process.wait()} before serving")
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _client(
+    target: str, prompts: list[str], threads: int
+) -> tuple[list[float], list[str], float, float]:
+    import threading
+
+    import grpc
+
+    from router_ml.client import route_request
+    from router_ml.v1 import router_pb2_grpc
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    with grpc.insecure_channel(target) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        stub.Route(route_request("warm-up prompt for the bench client"), timeout=30)
+
+        def run(mine: list[str]) -> None:
+            for prompt in mine:
+                started = time.perf_counter()
+                try:
+                    stub.Route(route_request(prompt), timeout=30)
+                    latencies.append(time.perf_counter() - started)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+
+        workers = [
+            threading.Thread(target=run, args=(prompts[i::threads],)) for i in range(threads)
+        ]
+        began = time.time()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return latencies, errors, began, time.time()
+
+
+def drive(target: str, prompts: list[str], concurrency: int) -> dict[str, float]:
+    """Latency percentiles (ms), throughput and errors of ``prompts`` sent ``concurrency`` at a time."""
+    threads = min(concurrency, THREADS_PER_CLIENT)
+    clients = max(1, concurrency // threads)
+    shares = [(target, prompts[i::clients], threads) for i in range(clients)]
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        results = pool.starmap(_client, shares)
+    latencies = np.array([x for r in results for x in r[0]]) * 1000
+    errors = [e for r in results for e in r[1]]
+    if not len(latencies):
+        raise RouterMLError(f"every request failed, the first with {errors[0]}")
+    wall = max(r[3] for r in results) - min(r[2] for r in results)
+    return {
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "p90_ms": round(float(np.percentile(latencies, 90)), 2),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        "throughput_rps": round(len(latencies) / wall, 1),
+        "errors": len(errors),
+    }
+
+
+def naive_rps(model: Path, prompts: dict[str, list[str]], n: int) -> dict[str, float]:
+    """Prompts per second of the naive reference: one fp32 sentence-transformers call per prompt."""
+    from router_ml.routing.router import Router
+
+    router = Router.load(model, backend="torch")
+    router.warm_up()
+    rates = {}
+    for size, texts in prompts.items():
+        started = time.perf_counter()
+        for prompt in texts[:n]:
+            router.route(prompt)
+        rates[size] = round(min(n, len(texts)) / (time.perf_counter() - started), 1)
+    return rates
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RouterMLError(f"no VmRSS for process {pid}")
+
+
+def bench(config: BenchConfig) -> dict:
+    """Run the whole benchmark; returns the JSON-ready result."""
+    needed = config.requests * (1 + len(config.concurrency))
+    prompts = prompts_by_size(config.data, needed)
+    result: dict = {"machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]}}
+    with server_process(config) as (process, target):
+        for size, texts in prompts.items():
+            cells: dict = {}
+            for k, concurrency in enumerate(config.concurrency):
+                chunk = texts[k * config.requests : (k + 1) * config.requests]
+                cells[f"c{concurrency}"] = drive(target, chunk, concurrency)
+            repeat = drive(target, texts[: config.requests], max(config.concurrency))
+            cells["cache_hit_rps"] = repeat["throughput_rps"]
+            result[size] = cells
+        result["rss_mb"] = rss_mb(process.pid)
+    naive = naive_rps(config.model, prompts, config.naive_requests)
+    for size in prompts:
+        best = max(result[size][f"c{c}"]["throughput_rps"] for c in config.concurrency)
+        result[size]["naive_rps"] = naive[size]
+        result[size]["ratio"] = round(best / naive[size], 2)
+    result["machine"]["load_1min_after"] = os.getloadavg()[0]
+    return result

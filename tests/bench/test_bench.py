@@ -1,0 +1,26 @@
+"""``router-ml bench`` run for real, small: the JSON has every figure the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_json_has_every_figure(trained_registry: Path):
+    command = [sys.executable, "-m", "router_ml.cli", "bench", "--model", str(trained_registry)]
+    command += ["--concurrency", "1", "4", "--requests", "8", "--naive-requests", "3", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(done.stdout)
+    assert 0 < result["rss_mb"] < 2000
+    for size in ("short", "medium", "long"):
+        for cell in ("c1", "c4"):
+            figures = result[size][cell]
+            assert figures["errors"] == 0
+            assert figures["p50_ms"] <= figures["p99_ms"]
+            assert figures["throughput_rps"] > 0
+        assert result[size]["naive_rps"] > 0 and result[size]["ratio"] > 0
