@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -67,14 +67,17 @@ from router_ml.training.pipeline import (
     write_version,
 )
 
+if TYPE_CHECKING:
+    from router_ml.retraining.ray_engine import RayEmbedder
+
 logger = logging.getLogger(__name__)
 
 Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
 #: Reads one log file into outcomes (with the score scale to normalise by).
 Reader = Callable[[Path, ScoreScale], list[Outcome]]
-#: Process exit codes of ``router-ml retrain`` (75 is EX_TEMPFAIL: try again later).
-EXIT_PROMOTED, EXIT_FAILED, EXIT_KEPT, EXIT_LOCKED = 0, 1, 3, 75
+#: Exit codes of ``router-ml retrain`` besides 1 (failed): 75 is EX_TEMPFAIL, try again later.
+EXIT_PROMOTED, EXIT_KEPT, EXIT_LOCKED = 0, 3, 75
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,9 @@ def _read_local(path: Path, scale: ScoreScale) -> list[Outcome]:
 
 
 @contextlib.contextmanager
-def _engine(config: RetrainConfig, encoder: Encoder) -> Iterator[tuple[Reader, Any]]:
+def _engine(
+    config: RetrainConfig, encoder: Encoder
+) -> Iterator[tuple[Reader, Encoder | RayEmbedder]]:
     """The engine's log reader and embedder (an :class:`Encoder` or one with its interface)."""
     if config.engine == "local":
         yield _read_local, encoder
