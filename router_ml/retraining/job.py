@@ -302,7 +302,7 @@ def _run(config: RetrainConfig) -> RetrainResult:
     )
     version = fitted.manifest["version"]
     with staging(config.registry) as staged:
-        manifest = write_version(staged, fitted)
+        manifest = write_version(staged, fitted, encoder)
         evidence = _evidence(config, prep, champion, Router.load(staged), cache, version)
         record = decision_record(evidence)
         _seal_decision(staged, manifest, record)
