@@ -25,7 +25,7 @@ import numpy as np
 from router_ml.errors import RouterMLError
 
 BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
-SIZES = {"short": (60, 120), "medium": (340, 460), "long": (1400, 1800)}
+SIZES = {"short": (60, 120), "medium": (300, 520), "long": (1300, 2000)}
 READY = re.compile(r"serving version (\S+) on (\S+):(\d+)")
 THREADS_PER_CLIENT = 8
 STARTUP_TIMEOUT = 180.0
@@ -141,8 +141,11 @@ def drive(target: str, prompts: list[str], concurrency: int) -> dict[str, float]
 
 def naive_rps(model: Path, prompts: dict[str, list[str]], n: int) -> dict[str, float]:
     """Prompts per second of the naive reference: one fp32 sentence-transformers call per prompt."""
+    from threadpoolctl import threadpool_limits
+
     from router_ml.routing.router import Router
 
+    threadpool_limits(1, user_api="blas")  # as the server does, so the heads cost the same
     router = Router.load(model, backend="torch")
     router.warm_up()
     rates = {}
@@ -164,16 +167,16 @@ def rss_mb(pid: int) -> float:
 
 def bench(config: BenchConfig) -> dict:
     """Run the whole benchmark; returns the JSON-ready result."""
-    needed = config.requests * (1 + len(config.concurrency))
-    prompts = prompts_by_size(config.data, needed)
+    prompts = prompts_by_size(config.data, config.requests * len(config.concurrency))
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]}}
     with server_process(config) as (process, target):
         for size, texts in prompts.items():
             cells: dict = {}
+            per_cell = min(config.requests, len(texts) // len(config.concurrency))
             for k, concurrency in enumerate(config.concurrency):
-                chunk = texts[k * config.requests : (k + 1) * config.requests]
+                chunk = texts[k * per_cell : (k + 1) * per_cell]
                 cells[f"c{concurrency}"] = drive(target, chunk, concurrency)
-            repeat = drive(target, texts[: config.requests], max(config.concurrency))
+            repeat = drive(target, texts[:per_cell], max(config.concurrency))
             cells["cache_hit_rps"] = repeat["throughput_rps"]
             result[size] = cells
         result["rss_mb"] = rss_mb(process.pid)

@@ -191,6 +191,7 @@ class OnnxEncoder:
         ort = _onnxruntime()
         options = ort.SessionOptions()
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # the arena keeps the largest batch's memory resident
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
         return ort.InferenceSession(
