@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.bench.cli import add_bench
+from router_ml.cli_options import add_embedding_options
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
 from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
@@ -83,14 +84,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         default="utility",
         help="decision policy: expected utility with a cost weight, or the cheapest model over the knob",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_embedding_options(parser)
     parser.set_defaults(run=_run_train)
 
 

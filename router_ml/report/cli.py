@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from router_ml.cli_options import add_embedding_options
+
 
 def add_report(commands: argparse._SubParsersAction) -> None:
     """Register the ``report`` subcommand."""
@@ -39,13 +41,6 @@ def add_report(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="log layout")
     parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
-    )
-    parser.add_argument(
         "--bootstrap",
         type=int,
         default=1000,
@@ -53,7 +48,7 @@ def add_report(commands: argparse._SubParsersAction) -> None:
         help="bootstrap resamples of the prompts",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_embedding_options(parser)
     parser.set_defaults(run=_run_report)
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from router_ml.cli_options import add_embedding_options
 from router_ml.errors import RegistryLockedError
 
 EXIT_CODES_HELP = (
@@ -79,14 +80,7 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
         metavar="ADDR",
         help="Ray cluster for --engine ray (default: $RAY_ADDRESS or a local instance)",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_embedding_options(parser)
     parser.set_defaults(run=_run_retrain)
 
 
