@@ -73,7 +73,9 @@ def test_fail_open_on_deadline(server: RoutingServer, monkeypatch: pytest.Monkey
     monkeypatch.setattr(server.router, "embed", held_embed)
     try:
         with RouterClient(f"{HOST}:{server.port}", timeout=0.2, fallback_model="safe") as client:
-            result = client.route(PROMPT)
+            result = client.route(
+                "A prompt no other test sent, so the decision cache cannot answer it."
+            )
     finally:
         release.set()
     assert (result.model, result.fallback, result.error) == ("safe", True, "DEADLINE_EXCEEDED")
