@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.bench.cli import add_bench
-from router_ml.cli_options import add_embedding_options
+from router_ml.cli_options import add_embedding_options, add_log_options
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
 from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
@@ -31,7 +31,6 @@ def _score_scale(text: str):
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
-    from router_ml.data.evallog import LAYOUTS
     from router_ml.data.labels import UNSOLVABLE_POLICIES
     from router_ml.routing.policy import POLICIES
 
@@ -40,17 +39,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="train a router and publish it as a new version",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--data",
-        action="append",
-        required=True,
-        type=Path,
-        metavar="FILE",
-        help="evaluation log (.jsonl[.gz], .csv[.gz], .parquet); repeat for several",
-    )
-    parser.add_argument(
-        "--catalog", required=True, type=Path, metavar="FILE", help="model catalog (TOML)"
-    )
+    add_log_options(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="registry folder")
     parser.add_argument(
         "--threshold", type=float, default=1.0, help="score (0..1) a model must reach to pass"
@@ -64,7 +53,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the held-out and validation splits"
     )
-    parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="log layout")
     parser.add_argument(
         "--score-scale",
         type=_score_scale,

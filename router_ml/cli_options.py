@@ -6,6 +6,24 @@ import argparse
 from pathlib import Path
 
 
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data`` (repeatable), ``--catalog`` and ``--layout``: what every log reader needs."""
+    from router_ml.data.evallog import LAYOUTS
+
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="evaluation log (.jsonl[.gz], .csv[.gz], .parquet); repeat for several",
+    )
+    parser.add_argument(
+        "--catalog", required=True, type=Path, metavar="FILE", help="model catalog (TOML)"
+    )
+    parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="log layout")
+
+
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--cache-dir`` and ``--no-progress`` (every command that embeds prompts has them)."""
     parser.add_argument(

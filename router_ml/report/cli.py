@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from router_ml.cli_options import add_embedding_options
+from router_ml.cli_options import add_embedding_options, add_log_options
 
 
 def add_report(commands: argparse._SubParsersAction) -> None:
     """Register the ``report`` subcommand."""
-    from router_ml.data.evallog import LAYOUTS
 
     parser = commands.add_parser(
         "report",
@@ -20,17 +19,7 @@ def add_report(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model", required=True, type=Path, metavar="DIR", help="registry or version folder"
     )
-    parser.add_argument(
-        "--data",
-        action="append",
-        required=True,
-        type=Path,
-        metavar="FILE",
-        help="evaluation log (.jsonl[.gz], .csv[.gz], .parquet); repeat for several",
-    )
-    parser.add_argument(
-        "--catalog", required=True, type=Path, metavar="FILE", help="model catalog (TOML)"
-    )
+    add_log_options(parser)
     parser.add_argument(
         "--out", required=True, type=Path, metavar="REPORT_DIR", help="report folder"
     )
@@ -39,7 +28,6 @@ def add_report(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score prompts the router was trained on (counted in the report) instead of refusing",
     )
-    parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="log layout")
     parser.add_argument(
         "--bootstrap",
         type=int,
