@@ -182,6 +182,9 @@ class _Row:
             if required:
                 raise self.error("missing value", field)
             return None
+        return self._finite(value, field)
+
+    def _finite(self, value: Any, field: str) -> float:
         try:
             if isinstance(value, bool):
                 raise ValueError
@@ -199,8 +202,10 @@ class _Row:
         return number
 
     def score(self, field: str, scale: ScoreScale) -> float:
-        raw = self.number(field, required=True)
-        assert raw is not None
+        value = self.values.get(field)
+        if value is None:
+            raise self.error("missing value", field)
+        raw = self._finite(value, field)
         if not scale.low <= raw <= scale.high:
             raise self.error(
                 f"score {raw} is outside the declared scale [{scale.low}, {scale.high}]", field
