@@ -214,7 +214,9 @@ class Router:
         """Turn embeddings and cost estimates into decisions (request already checked)."""
         proba = self.pass_probabilities(embeddings)
         chosen, met = self.policy.choose(proba, costs, min_confidence, allowed)
-        unrestricted, _ = self.policy.choose(proba, costs, min_confidence)
+        unrestricted = (
+            chosen if allowed.all() else self.policy.choose(proba, costs, min_confidence)[0]
+        )
         decisions = []
         for i in range(len(proba)):
             order = self.policy.rank(proba[i], costs[i], allowed, min_confidence)
