@@ -53,8 +53,10 @@ def _is_test(name: str, dataset: RoutingDataset) -> np.ndarray:
     )
 
 
-def load_split(name: str, encoder: Encoder | None = None) -> Split:
-    """Train/test sides of a shared data set with cached embeddings."""
+def load_dataset(
+    name: str, encoder: Encoder | None = None
+) -> tuple[RoutingDataset, np.ndarray, np.ndarray]:
+    """A shared data set, its cached embeddings and its evaluation-split mask."""
     folder = SHARED / name
     dataset = build_dataset(
         read_log(folder / "outcomes.jsonl.gz"), load_catalog(folder / "catalog.toml")
@@ -62,9 +64,19 @@ def load_split(name: str, encoder: Encoder | None = None) -> Split:
     encoder = encoder or Encoder()
     cache = EmbeddingCache(default_cache_dir(), encoder.identity.cache_key)
     X, _ = embed_prompts(dataset.prompts, encoder, cache, show_progress_bar=True)
-    test = _is_test(name, dataset)
+    return dataset, X, _is_test(name, dataset)
+
+
+def test_twins(dataset: RoutingDataset, test: np.ndarray) -> np.ndarray:
+    """Training-side prompts whose text also occurs on the evaluation side."""
     test_texts = {dataset.prompts[i] for i in np.flatnonzero(test)}
-    train = ~test & np.array([p not in test_texts for p in dataset.prompts])
+    return ~test & np.array([p in test_texts for p in dataset.prompts])
+
+
+def load_split(name: str, encoder: Encoder | None = None) -> Split:
+    """Train/test sides of a shared data set with cached embeddings (twins of test dropped)."""
+    dataset, X, test = load_dataset(name, encoder)
+    train = ~test & ~test_twins(dataset, test)
     return Split(name, dataset.subset(train), dataset.subset(test), X[train], X[test])
 
 
