@@ -95,11 +95,15 @@ def sweep(
     threshold: float,
     grid: np.ndarray | None = None,
     policy: Policy | None = None,
+    expected_score: np.ndarray | None = None,
 ) -> list[CurvePoint]:
-    """The cost-quality curve of ``policy`` (default: the threshold rule) over ``min_confidence``."""
+    """The cost-quality curve of ``policy`` (default: the threshold rule) over ``min_confidence``.
+
+    ``expected_score`` is the utility's value (default: ``pass_proba``).
+    """
     values = confidence_grid() if grid is None else grid
     points = []
-    choices = curve_choices(pass_proba, costs, values, policy)
+    choices = curve_choices(pass_proba, costs, values, policy, expected_score)
     for value, chosen in zip(values, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(
@@ -109,11 +113,18 @@ def sweep(
 
 
 def curve_choices(
-    pass_proba: np.ndarray, costs: np.ndarray, grid: np.ndarray, policy: Policy | None = None
+    pass_proba: np.ndarray,
+    costs: np.ndarray,
+    grid: np.ndarray,
+    policy: Policy | None = None,
+    expected_score: np.ndarray | None = None,
 ) -> np.ndarray:
     """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
     return np.stack(
-        [choose_models(pass_proba, costs, float(value), policy=policy)[0] for value in grid]
+        [
+            choose_models(pass_proba, costs, float(value), None, policy, expected_score)[0]
+            for value in grid
+        ]
     )
 
 

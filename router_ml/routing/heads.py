@@ -1,9 +1,9 @@
 """Routing heads on prompt embeddings, as scikit-learn estimators evaluated in numpy.
 
-- :class:`LinearPassModel`: one logistic regression per candidate model.
-- :class:`NeighbourPassModel`: cosine-weighted pass rate of the nearest training prompts.
-- :class:`PassProbabilityModel`: the router's P(model clears the threshold | prompt), a blend of
-  the two (measured in training/EXPERIMENTS.md).
+- :class:`LinearPassModel`: one logistic regression per candidate model (0/1 or graded targets).
+- :class:`NeighbourPassModel`: cosine-weighted mean outcome of the nearest training prompts.
+- :class:`PassProbabilityModel`: the router's P(model clears the threshold | prompt) and expected
+  score, each a blend of the two (measured in training/EXPERIMENTS.md).
 - :func:`cheapest_passing_classifier`: the design card's multi-class classifier on the
   cheapest-passing label.
 """
@@ -20,8 +20,24 @@ from tqdm.auto import tqdm
 RATE_CLIP = 1e-4
 
 
+def _soft_labels(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, labels and weights of soft labels: each row as 1 with weight y and 0 with 1 - y.
+
+    Rows of weight 0 are left out (they add nothing to the loss).
+    """
+    rows = np.concatenate([X, X])
+    labels = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+    weights = np.concatenate([y, 1.0 - y])
+    keep = weights > 0
+    return rows[keep], labels[keep], weights[keep]
+
+
 class LinearPassModel(BaseEstimator):
-    """One L2-regularised logistic regression per output column.
+    """One L2-regularised logistic regression per output column, on targets in [0, 1].
+
+    A 0/1 column is an ordinary fit. A graded column (scores in [0, 1]) is fitted as soft labels:
+    each prompt counts as label 1 with weight ``s`` and label 0 with weight ``1 - s``, so the
+    model predicts the expected score.
 
     Parameters
     ----------
@@ -42,13 +58,17 @@ class LinearPassModel(BaseEstimator):
         if y.min() == y.max():
             rate = np.clip(y.mean(), RATE_CLIP, 1 - RATE_CLIP)
             return np.zeros(X.shape[1]), float(logit(rate))
-        fitted = LogisticRegression(C=self.C, max_iter=2000).fit(X, y)
+        model = LogisticRegression(C=self.C, max_iter=2000)
+        if np.isin(y, (0.0, 1.0)).all():
+            fitted = model.fit(X, y.astype(np.int64))
+        else:
+            fitted = model.fit(*_soft_labels(X, y))
         return fitted.coef_[0], float(fitted.intercept_[0])
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> LinearPassModel:
-        """Fit on embeddings ``X`` and a 0/1 matrix ``Y`` (prompts x models)."""
+        """Fit on embeddings ``X`` and targets ``Y`` in [0, 1] (prompts x models)."""
         X = check_array(X, dtype=np.float64)
-        Y = check_array(Y, dtype=np.int64)
+        Y = check_array(Y, dtype=np.float64)
         columns = tqdm(
             range(Y.shape[1]),
             desc="fitting pass predictors",
@@ -61,7 +81,7 @@ class LinearPassModel(BaseEstimator):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(pass) per prompt (row) and output (column)."""
+        """P(pass), or the expected score of graded targets, per prompt (row) and output (column)."""
         check_is_fitted(self)
         return expit(np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_)
 
@@ -101,18 +121,28 @@ class NeighbourPassModel(BaseEstimator):
 
 
 class PassProbabilityModel(BaseEstimator):
-    """P(pass) per candidate model: ``linear_weight`` x linear + (1 - ``linear_weight``) x neighbours.
+    """P(pass) and expected score per candidate model, each a blend of a linear and a neighbour part.
+
+    Each output is ``linear_weight`` x :class:`LinearPassModel` + (1 - ``linear_weight``) x
+    :class:`NeighbourPassModel`. P(pass) is the reported, calibrated confidence; the expected
+    score is what the utility policy maximises (the report's quality is the mean score). When the
+    scores are the pass outcomes themselves (0/1 scores, so pass == score), the expected score is
+    P(pass) and no second linear model is fitted.
 
     Parameters
     ----------
     linear_weight : weight of :class:`LinearPassModel` in the blend (0 = neighbours only).
-    C : regularisation of the linear part.
+    C : regularisation of the linear parts.
     n_neighbors : neighbours of the neighbour part.
     verbose : progress bar while fitting.
 
     Attributes
     ----------
-    linear_, neighbours_ : the fitted parts.
+    linear_ : the linear part of P(pass).
+    score_linear_ : the linear part of the expected score (None when ``graded_`` is false).
+    neighbours_ : the neighbour part, of P(pass) and then (when ``graded_``) the expected score:
+        one similarity row serves both.
+    graded_ : whether the scores differ from the pass outcomes.
     n_outputs_ : number of candidate models.
     """
 
@@ -128,22 +158,46 @@ class PassProbabilityModel(BaseEstimator):
         self.n_neighbors = n_neighbors
         self.verbose = verbose
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> PassProbabilityModel:
-        """Fit both parts on embeddings ``X`` and a boolean pass matrix ``Y`` (prompts x models)."""
+    def fit(
+        self, X: np.ndarray, Y: np.ndarray, scores: np.ndarray | None = None
+    ) -> PassProbabilityModel:
+        """Fit on embeddings ``X``, a boolean pass matrix ``Y`` (prompts x models) and ``scores``.
+
+        ``scores`` in [0, 1], the same shape as ``Y``; None means the scores are the passes.
+        """
         X = check_array(X, dtype=np.float64)
         Y = check_array(Y, dtype=np.int64)
+        S = Y.astype(np.float64) if scores is None else check_array(scores, dtype=np.float64)
+        self.graded_ = not np.array_equal(S, Y)
         self.linear_ = LinearPassModel(C=self.C, verbose=self.verbose).fit(X, Y)
-        self.neighbours_ = NeighbourPassModel(self.n_neighbors).fit(X, Y)
+        self.score_linear_ = (
+            LinearPassModel(C=self.C, verbose=self.verbose).fit(X, S) if self.graded_ else None
+        )
+        outcomes = np.hstack([Y, S]) if self.graded_ else Y
+        self.neighbours_ = NeighbourPassModel(self.n_neighbors).fit(X, outcomes)
         self.n_outputs_ = Y.shape[1]
         return self
+
+    def _blend(self, linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+        return self.linear_weight * linear + (1.0 - self.linear_weight) * neighbours
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(pass) for every prompt (row) and candidate model (column)."""
         check_is_fitted(self)
         X = check_array(X, dtype=np.float64)
-        linear = self.linear_.predict_proba(X)
+        neighbours = self.neighbours_.predict_proba(X)[:, : self.n_outputs_]
+        return self._blend(self.linear_.predict_proba(X), neighbours)
+
+    def predict_proba_and_score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(pass) and expected score for every prompt (row) and model (column), one kNN pass."""
+        check_is_fitted(self)
+        X = check_array(X, dtype=np.float64)
         neighbours = self.neighbours_.predict_proba(X)
-        return self.linear_weight * linear + (1.0 - self.linear_weight) * neighbours
+        n = self.n_outputs_
+        proba = self._blend(self.linear_.predict_proba(X), neighbours[:, :n])
+        if not self.graded_:
+            return proba, proba
+        return proba, self._blend(self.score_linear_.predict_proba(X), neighbours[:, n:])
 
 
 def cheapest_passing_classifier(C: float = 1.0) -> LogisticRegression:

@@ -4,12 +4,13 @@ Both policies take one knob, ``min_confidence`` in [0, 1] (higher = more quality
 
 - ``threshold``: the cheapest model whose pass probability is >= ``min_confidence``; if none is,
   the model with the highest pass probability.
-- ``utility``: the model with the highest expected utility ``P(pass) - lam * cost``, where
-  ``lam = (1 - min_confidence) / (min_confidence * reference_cost_usd)``. At 1 cost is ignored
-  (highest pass probability); at 0 the cheapest model is taken; at 0.5 one extra unit of pass
-  probability is worth ``reference_cost_usd`` (the median cost of a training prompt on the
-  dearest model). Unlike the threshold rule it spends where it is cheap (short prompts) and
-  saves where it is dear (long ones).
+- ``utility``: the model with the highest expected utility ``value - lam * cost``, where
+  ``lam = (1 - min_confidence) / (min_confidence * reference_cost_usd)`` and ``value`` is the
+  expected score (``Policy.value`` = ``expected_score``, the quality the report measures) or,
+  for versions trained before the score head, P(pass). At 1 cost is ignored (highest value); at
+  0 the cheapest model is taken; at 0.5 one extra unit of value is worth ``reference_cost_usd``
+  (the median cost of a training prompt on the dearest model). Unlike the threshold rule it
+  spends where it is cheap (short prompts) and saves where it is dear (long ones).
 """
 
 from __future__ import annotations
@@ -23,17 +24,25 @@ from router_ml.data.labels import _lexicographic_argmin
 
 PolicyName = Literal["threshold", "utility"]
 POLICIES: tuple[PolicyName, ...] = ("threshold", "utility")
+UtilityValue = Literal["expected_score", "pass_probability"]
+#: What the utility maximised in versions whose manifest predates ``Policy.value``.
+LEGACY_UTILITY_VALUE: UtilityValue = "pass_probability"
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A decision policy and its cost scale (stored in the artifact)."""
+    """A decision policy, its cost scale and what its utility maximises (stored in the artifact).
+
+    ``value`` tells the router which estimate to pass as ``expected_score``: the expected score,
+    or P(pass) itself (versions trained before the score head; their knob was chosen so).
+    """
 
     name: PolicyName = "threshold"
     reference_cost_usd: float = 1.0
+    value: UtilityValue = "expected_score"
 
     def cost_weight(self, min_confidence: float) -> float:
-        """``lam`` of the utility policy: the pass probability one USD must buy."""
+        """``lam`` of the utility policy: the value one USD must buy."""
         if min_confidence <= 0.0:
             return np.inf
         return (1.0 - min_confidence) / (min_confidence * self.reference_cost_usd)
@@ -44,43 +53,53 @@ class Policy:
         costs: np.ndarray,
         min_confidence: float,
         allowed: np.ndarray | None = None,
+        expected_score: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One model column per prompt, and whether the knob's rule was met for it.
 
-        ``met`` is, for ``threshold``, "some allowed model cleared min_confidence"; for
-        ``utility`` it is always true (the utility maximum always exists).
+        ``expected_score`` (default: ``pass_proba``) is the value the utility maximises; the
+        threshold rule reads only ``pass_proba``. ``met`` is, for ``threshold``, "some allowed
+        model cleared min_confidence"; for ``utility`` it is always true (the utility maximum
+        always exists).
         """
         allowed_mask = np.ones(pass_proba.shape[1], dtype=bool) if allowed is None else allowed
-        proba = np.where(allowed_mask, pass_proba, -np.inf)
         masked_costs = np.where(allowed_mask, costs, np.inf)
         if self.name == "utility":
-            return self._utility(proba, masked_costs, min_confidence), np.ones(
-                len(proba), dtype=bool
-            )
+            value = pass_proba if expected_score is None else expected_score
+            return self._utility(
+                np.where(allowed_mask, value, -np.inf), masked_costs, min_confidence
+            ), np.ones(len(pass_proba), dtype=bool)
+        proba = np.where(allowed_mask, pass_proba, -np.inf)
         confident = proba >= min_confidence
         met = confident.any(axis=1)
         cheapest = _lexicographic_argmin(np.where(confident, masked_costs, np.inf), -proba)
         strongest = _lexicographic_argmin(-proba, masked_costs)
         return np.where(met, cheapest, strongest), met
 
-    def _utility(self, proba: np.ndarray, costs: np.ndarray, min_confidence: float) -> np.ndarray:
+    def _utility(self, value: np.ndarray, costs: np.ndarray, min_confidence: float) -> np.ndarray:
         weight = self.cost_weight(min_confidence)
         if np.isinf(weight):
-            return _lexicographic_argmin(costs, -proba)
+            return _lexicographic_argmin(costs, -value)
         return _lexicographic_argmin(
-            -(proba - weight * np.where(np.isinf(costs), 0.0, costs)), costs
+            -(value - weight * np.where(np.isinf(costs), 0.0, costs)), costs
         )
 
     def rank(
-        self, proba: np.ndarray, costs: np.ndarray, allowed: np.ndarray, min_confidence: float
+        self,
+        proba: np.ndarray,
+        costs: np.ndarray,
+        allowed: np.ndarray,
+        min_confidence: float,
+        expected_score: np.ndarray | None = None,
     ) -> list[int]:
         """Allowed model columns for one prompt, in the order the policy prefers them."""
         columns = list(np.flatnonzero(allowed))
         if self.name == "utility":
+            value = proba if expected_score is None else expected_score
             weight = self.cost_weight(min_confidence)
             if np.isinf(weight):
-                return sorted(columns, key=lambda j: (costs[j], -proba[j]))
-            return sorted(columns, key=lambda j: (-(proba[j] - weight * costs[j]), costs[j]))
+                return sorted(columns, key=lambda j: (costs[j], -value[j]))
+            return sorted(columns, key=lambda j: (-(value[j] - weight * costs[j]), costs[j]))
         met = [j for j in columns if proba[j] >= min_confidence]
         rest = [j for j in columns if proba[j] < min_confidence]
         return sorted(met, key=lambda j: (costs[j], -proba[j])) + sorted(
@@ -97,9 +116,10 @@ def choose_models(
     min_confidence: float,
     allowed: np.ndarray | None = None,
     policy: Policy | None = None,
+    expected_score: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick one model column per prompt with ``policy`` (default: the threshold rule)."""
-    return (policy or Policy()).choose(pass_proba, costs, min_confidence, allowed)
+    return (policy or Policy()).choose(pass_proba, costs, min_confidence, allowed, expected_score)
 
 
 def confidence_grid(step: float = 0.005) -> np.ndarray:

@@ -72,3 +72,17 @@ def test_rank_puts_the_choice_first(name: str) -> None:
 def test_grid_covers_both_ends() -> None:
     grid = confidence_grid()
     assert grid[0] == 0.0 and grid[-1] == 1.0 and np.all(np.diff(grid) > 0)
+
+
+def test_utility_maximises_the_expected_score_when_given() -> None:
+    # model 0 passes more often, model 1 scores higher on average: the utility follows the score
+    proba = np.array([[0.6, 0.4]])
+    expected = np.array([[0.6, 0.9]])
+    costs = np.array([[1.0, 1.0]])
+    policy = Policy("utility", reference_cost_usd=1.0)
+    assert policy.choose(proba, costs, 0.9)[0].tolist() == [0]
+    assert policy.choose(proba, costs, 0.9, expected_score=expected)[0].tolist() == [1]
+    assert policy.rank(proba[0], costs[0], np.array([True, True]), 0.9, expected[0]) == [1, 0]
+    # the threshold rule reads only P(pass)
+    threshold = Policy("threshold")
+    assert threshold.choose(proba, costs, 0.5, expected_score=expected)[0].tolist() == [0]
