@@ -47,7 +47,7 @@ NO_TASK = "(no task)"
 
 @dataclass(frozen=True)
 class SweepFigures:
-    """A predictor of P(pass) swept with the routing policy, and what its curve shows."""
+    """A predictor of P(pass) (and expected score) swept with the routing policy, and its figures."""
 
     curve: list[CurvePoint]
     hull: list[Point]
@@ -109,8 +109,8 @@ class RoutingReport:
     router : the router at its default ``min_confidence``.
     traffic_share, oracle_share : share of prompts each model receives from the router / oracle.
     random_router : expected figures of routing at random with the router's traffic share.
-    learned, zero_router : the router's pass probabilities and the zero router's (every prompt
-        gets the training pass rates), each swept over ``min_confidence``.
+    learned, zero_router : the router's estimates and the zero router's (every prompt gets the
+        training pass rates and mean scores), each swept over ``min_confidence``.
     cost_range : the shared cost range of the AIQ figures.
     tasks : per-task figures; empty when the log has no ``task``.
     """
@@ -151,6 +151,8 @@ def compute_report(
     n_bootstrap: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    expected_score: np.ndarray | None = None,
+    prior_mean_scores: np.ndarray | None = None,
 ) -> RoutingReport:
     """Compute the report of a router on ``dataset``.
 
@@ -165,6 +167,10 @@ def compute_report(
     policy : the router's decision policy (default: the threshold rule).
     grid : ``min_confidence`` values of the sweep (default 0, 0.01, ..., 1).
     n_bootstrap, seed, level : resamples, their seed and the interval level.
+    expected_score : (prompts, models) the value the router's utility maximises (default:
+        ``pass_proba``).
+    prior_mean_scores : (models,) training mean scores, the zero router's expected score
+        (default: ``prior_pass_rates``).
 
     Raises
     ------
@@ -180,14 +186,17 @@ def compute_report(
     scores, costs, models = dataset.scores, dataset.costs, dataset.models
     singles = single_models(scores, costs, threshold)
     best, cheapest = best_single_index(singles), cheapest_single_index(singles)
-    chosen, _ = choose_models(pass_proba, costs, min_confidence, policy=policy)
-    zero_proba = np.broadcast_to(np.asarray(prior_pass_rates, dtype=np.float64), scores.shape)
-    curves = [sweep(p, scores, costs, threshold, grid, policy) for p in (pass_proba, zero_proba)]
+    estimates = [
+        (pass_proba, expected_score),
+        (_prior(prior_pass_rates, scores.shape), _prior(prior_mean_scores, scores.shape)),
+    ]
+    chosen, _ = choose_models(pass_proba, costs, min_confidence, None, policy, expected_score)
+    curves = [sweep(p, scores, costs, threshold, grid, policy, e) for p, e in estimates]
     single_points = [(s.cost_usd, s.quality) for s in singles]
     cost_range = shared_cost_range(single_points, *(_points(c) for c in curves))
     learned, zero = (
-        _sweep_figures(curve, proba, dataset.passes(threshold), singles, best, cheapest, cost_range)
-        for curve, proba in zip(curves, (pass_proba, zero_proba), strict=True)
+        _sweep_figures(curve, p, dataset.passes(threshold), singles, best, cheapest, cost_range)
+        for curve, (p, _) in zip(curves, estimates, strict=True)
     )
     router = outcome_of(chosen, scores, costs, threshold)
     share = traffic_share(chosen, len(models))
@@ -220,13 +229,18 @@ def compute_report(
         bootstrap=_bootstrap(
             dataset,
             chosen,
-            [curve_choices(p, costs, grid, policy) for p in (pass_proba, zero_proba)],
+            [curve_choices(p, costs, grid, policy, e) for p, e in estimates],
             grid,
             threshold,
             (n_bootstrap, seed, level),
         ),
         tasks=_tasks(dataset, chosen, threshold),
     )
+
+
+def _prior(rates: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The same per-model figure for every prompt (None stays None)."""
+    return None if rates is None else np.broadcast_to(np.asarray(rates, dtype=np.float64), shape)
 
 
 def _points(curve: list[CurvePoint]) -> list[Point]:

@@ -217,10 +217,11 @@ def _card(report: RoutingReport) -> str:
 
 def _policy(report: RoutingReport) -> str:
     if report.policy.name == "utility":
+        value = "expected score" if report.policy.value == "expected_score" else "P(pass)"
         return (
-            "the model with the highest P(pass) - lam x cost, with lam = (1 - min_confidence) / "
+            f"the model with the highest {value} - lam x cost, with lam = (1 - min_confidence) / "
             f"(min_confidence x {_usd(report.policy.reference_cost_usd)}), the reference cost "
-            "fixed at training; min_confidence 0 takes the cheapest model, 1 the highest P(pass)"
+            f"fixed at training; min_confidence 0 takes the cheapest model, 1 the highest {value}"
         )
     return (
         "the cheapest model whose pass probability is >= min_confidence, else the model with the "
@@ -233,8 +234,8 @@ DEFINITIONS = {
     "pass rate": "share of prompts whose chosen answer scores at least the threshold.",
     "cost": "total USD over the prompts: the logged cost, else logged tokens x catalog prices, "
     "else the router's estimate from the prompt length.",
-    "zero router": "the same policy with each model's training pass rate as P(pass) for every "
-    "prompt: no prompt information. What the learned router earns is its margin over it.",
+    "zero router": "the same policy with each model's training pass rate as P(pass) (and training "
+    "mean score as expected score) for every prompt: no prompt information. What the learned router earns is its margin over it.",
     "random router": "each prompt goes to a model at random with the router's traffic shares "
     "(expected figures). A router that does not beat it does not use the prompt.",
     "oracle": "per prompt the cheapest model that passes; if none does, the cheapest model.",

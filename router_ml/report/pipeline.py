@@ -93,11 +93,12 @@ def _count_overlap(dataset: RoutingDataset, router: Router, allow: bool) -> int:
     return overlap
 
 
-def _prior(router: Router) -> np.ndarray:
-    rates = router.manifest.get("train_pass_rates")
+def _prior(router: Router, key: str) -> np.ndarray:
+    """A per-model training figure of the manifest (the zero router's estimates)."""
+    rates = router.manifest.get(key)
     if rates is None:
         raise ArtifactError(
-            f"{router.folder}: the manifest has no train_pass_rates (the zero router's prior); "
+            f"{router.folder}: the manifest has no {key} (the zero router's prior); "
             "retrain the router with this version of router-ml"
         )
     return np.array([rates[m] for m in router.models], dtype=np.float64)
@@ -106,17 +107,24 @@ def _prior(router: Router) -> np.ndarray:
 def score_router(
     router: Router, dataset: RoutingDataset, X: np.ndarray, n_bootstrap: int, seed: int
 ) -> RoutingReport:
-    """Compute the report of ``router`` on ``dataset`` (prompts embedded as ``X``)."""
+    """Compute the report of ``router`` on ``dataset`` (prompts embedded as ``X``).
+
+    The zero router weighs the training mean scores when the router weighs expected scores.
+    """
+    proba, expected = router.outcome_estimates(X)
+    graded = router.policy.value == "expected_score"
     return compute_report(
         dataset,
-        router.pass_probabilities(X),
+        proba,
         router.label_classifier.predict(X).astype(int),
-        _prior(router),
+        _prior(router, "train_pass_rates"),
         router.threshold,
         router.default_min_confidence,
         policy=router.policy,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        expected_score=expected,
+        prior_mean_scores=_prior(router, "train_mean_scores") if graded else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Champion versus challenger on the same fresh held-out prompts, and the promotion rule.
 
-Each router decides as it would when serving: its own pass probabilities, its own cost estimates
+Each router decides as it would when serving: its own pass probabilities and expected scores, its
+own cost estimates
 (its catalog snapshot's prices), its own policy and default ``min_confidence``. Both are judged
 by the outcomes and costs of the window (today's prices). A model the router knows but the
 prompts have no outcome for is not allowed to it (it left the catalog or has too few outcomes).
@@ -74,25 +75,25 @@ class Verdict:
 
 
 def _on_models(router: Router, gate: RoutingDataset, X: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The router's P(pass) and cost estimates in the gate's model columns, and which it may use."""
+    """The router's P(pass), expected scores and costs in the gate's columns, and which it may use."""
     index = {model: j for j, model in enumerate(router.models)}
     columns = np.array([index.get(model, -1) for model in gate.models])
     allowed = columns >= 0
     take = np.where(allowed, columns, 0)  # a stand-in column, never chosen
-    proba = router.pass_probabilities(X)[:, take]
+    proba, expected = (estimate[:, take] for estimate in router.outcome_estimates(X))
     costs = router.estimate_costs(gate.prompts)[:, take]
-    return proba, costs, allowed
+    return proba, expected, costs, allowed
 
 
 def gate_figures(router: Router, gate: RoutingDataset, X: np.ndarray) -> GateFigures | None:
     """Score ``router`` on the gate prompts (embedded as ``X``); None if it can use none of their models."""
-    proba, estimates, allowed = _on_models(router, gate, X)
+    proba, expected, estimates, allowed = _on_models(router, gate, X)
     if not allowed.any():
         return None
     threshold = router.threshold
 
     def routed(min_confidence: float) -> RoutingFigures:
-        chosen, _ = router.policy.choose(proba, estimates, min_confidence, allowed)
+        chosen, _ = router.policy.choose(proba, estimates, min_confidence, allowed, expected)
         return outcome_of(chosen, gate.scores, gate.costs, threshold)
 
     curve = []

@@ -1,4 +1,4 @@
-"""The fitted router: embeddings -> calibrated pass probabilities -> a model choice."""
+"""The fitted router: embeddings -> pass probabilities and expected scores -> a model choice."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from router_ml.embedding.backends import Backend, load_encoder
 from router_ml.embedding.encoder import Encoder
 from router_ml.embedding.onnx_encoder import OnnxEncoder
 from router_ml.errors import ArtifactError, InvalidRequestError
-from router_ml.routing.policy import Policy
+from router_ml.routing.policy import LEGACY_UTILITY_VALUE, Policy
 
 PASS_MODEL_FILE = "pass_model.joblib"
 LABEL_CLASSIFIER_FILE = "label_classifier.joblib"
@@ -41,11 +41,16 @@ Reason = Literal["met_min_confidence", "none_met_min_confidence", "max_expected_
 
 @dataclass(frozen=True)
 class ModelEstimate:
-    """One candidate model's calibrated pass probability and estimated cost for a prompt."""
+    """One candidate model's calibrated pass probability, estimated cost and expected score.
+
+    ``expected_score`` is what the utility policy weighs against cost (None when not known, e.g.
+    an estimate received over gRPC).
+    """
 
     model: str
     pass_probability: float
     estimated_cost_usd: float
+    expected_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class Router:
         self.encoder = encoder
         self.models: list[str] = list(manifest["models"])
         self.cost_rule = CostRule(**manifest["cost_rule"])
-        self.policy = Policy(**manifest["policy"])
+        self.policy = Policy(**{"value": LEGACY_UTILITY_VALUE, **manifest["policy"]})
         self.loaded_at = time.time()
 
     @classmethod
@@ -162,6 +167,18 @@ class Router:
         """Calibrated P(pass) per prompt (row) and model (column, in ``self.models`` order)."""
         return np.clip(self.pass_model.predict_proba(embeddings), 0.0, 1.0)
 
+    def outcome_estimates(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(pass) and the utility's value (expected score) per prompt (row) and model (column).
+
+        A version trained before the score head (``policy.value`` ``pass_probability``) has no
+        expected score: its value is P(pass), what its default ``min_confidence`` was chosen with.
+        """
+        if self.policy.value == "pass_probability":
+            proba = self.pass_probabilities(embeddings)
+            return proba, proba
+        proba, score = self.pass_model.predict_proba_and_score(embeddings)
+        return np.clip(proba, 0.0, 1.0), np.clip(score, 0.0, 1.0)
+
     def estimate_costs(self, prompts: Sequence[str]) -> np.ndarray:
         """Estimated USD cost per prompt (row) and model (column), from prompt length."""
         return self.cost_rule.estimate(
@@ -212,14 +229,16 @@ class Router:
         self, embeddings: np.ndarray, costs: np.ndarray, min_confidence: float, allowed: np.ndarray
     ) -> list[RouteDecision]:
         """Turn embeddings and cost estimates into decisions (request already checked)."""
-        proba = self.pass_probabilities(embeddings)
-        chosen, met = self.policy.choose(proba, costs, min_confidence, allowed)
+        proba, value = self.outcome_estimates(embeddings)
+        chosen, met = self.policy.choose(proba, costs, min_confidence, allowed, value)
         unrestricted = (
-            chosen if allowed.all() else self.policy.choose(proba, costs, min_confidence)[0]
+            chosen
+            if allowed.all()
+            else self.policy.choose(proba, costs, min_confidence, expected_score=value)[0]
         )
         decisions = []
         for i in range(len(proba)):
-            order = self.policy.rank(proba[i], costs[i], allowed, min_confidence)
+            order = self.policy.rank(proba[i], costs[i], allowed, min_confidence, value[i])
             decisions.append(
                 RouteDecision(
                     model=self.models[chosen[i]],
@@ -228,7 +247,12 @@ class Router:
                     restricted_by_allowed_models=bool(chosen[i] != unrestricted[i]),
                     min_confidence=min_confidence,
                     ranked=tuple(
-                        ModelEstimate(self.models[j], float(proba[i, j]), float(costs[i, j]))
+                        ModelEstimate(
+                            self.models[j],
+                            float(proba[i, j]),
+                            float(costs[i, j]),
+                            float(value[i, j]),
+                        )
                         for j in order
                     ),
                     router_version=self.version,
@@ -252,7 +276,7 @@ class Router:
         min_confidence: float | None = None,
         allowed_models: Sequence[str] | None = None,
     ) -> RouteDecision:
-        """Route one prompt: the cheapest model whose pass probability is >= ``min_confidence``."""
+        """Route one prompt with the version's policy at ``min_confidence``."""
         return self.route_many([prompt], min_confidence, allowed_models)[0]
 
     def warm_up(self) -> None:

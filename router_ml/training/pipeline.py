@@ -108,7 +108,7 @@ def split_dataset(dataset: RoutingDataset, config: TrainConfig) -> Split:
 
 def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tuple[Any, Any]:
     passes = train.passes(config.threshold)
-    pass_model = PassProbabilityModel(verbose=config.show_progress).fit(X, passes)
+    pass_model = PassProbabilityModel(verbose=config.show_progress).fit(X, passes, train.scores)
     labels = cheapest_passing_labels(train.scores, train.costs, config.threshold, config.unsolvable)
     keep = labels != DROPPED
     if len(np.unique(labels[keep])) < 2:
@@ -133,14 +133,17 @@ def _choose_min_confidence(
         raise DataError(
             f"too few training prompts for a validation split: {len(fit)} fit / {len(val)} validation"
         )
+    fitting = train.subset(fit)
     model = PassProbabilityModel(verbose=config.show_progress).fit(
-        X[fit], train.subset(fit).passes(config.threshold)
+        X[fit], fitting.passes(config.threshold), fitting.scores
     )
     held = train.subset(val)
-    proba = model.predict_proba(X[val])
+    proba, expected = model.predict_proba_and_score(X[val])
     singles = single_models(held.scores, held.costs, config.threshold)
     target = singles[best_single_index(singles)].quality
-    curve = sweep(proba, held.scores, held.costs, config.threshold, policy=policy)
+    curve = sweep(
+        proba, held.scores, held.costs, config.threshold, policy=policy, expected_score=expected
+    )
     chosen = pick_min_confidence(curve, target)
     point = next(p for p in curve if p.min_confidence == chosen)
     return {
@@ -164,6 +167,7 @@ def _manifest(
     summary: HeldOutSummary,
 ) -> dict[str, Any]:
     pass_rates = train_set.passes(config.threshold).mean(axis=0).tolist()
+    mean_scores = train_set.scores.mean(axis=0).tolist()
     return {
         "version": new_version_name(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -178,6 +182,7 @@ def _manifest(
         "cost_rule": config.cost_rule.to_dict(),
         "policy": policy.to_dict(),
         "train_pass_rates": dict(zip(dataset.models, pass_rates, strict=True)),
+        "train_mean_scores": dict(zip(dataset.models, mean_scores, strict=True)),
         "default_min_confidence": validation["min_confidence"],
         "min_confidence_rule": MIN_CONFIDENCE_RULE,
         "seed": config.seed,

@@ -57,8 +57,8 @@ def summarise_heldout(
     policy: Policy,
 ) -> HeldOutSummary:
     """Score the fitted heads on held-out prompts."""
-    proba = np.clip(pass_model.predict_proba(X), 0.0, 1.0)
-    chosen, _ = policy.choose(proba, test.costs, min_confidence)
+    proba, expected = (np.clip(p, 0.0, 1.0) for p in pass_model.predict_proba_and_score(X))
+    chosen, _ = policy.choose(proba, test.costs, min_confidence, expected_score=expected)
     singles = single_models(test.scores, test.costs, threshold)
     predicted = label_classifier.predict(X).astype(int)
     truth = oracle_labels(test.scores, test.costs, threshold)

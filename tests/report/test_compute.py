@@ -248,3 +248,35 @@ def test_the_routers_policy_is_used(hand_dataset: RoutingDataset) -> None:
     assert report.learned.curve == sweep(
         PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, GRID, policy
     )
+
+
+def test_the_utility_weighs_the_expected_score(hand_dataset: RoutingDataset) -> None:
+    # ignoring cost (knob 1), P(pass) sends p3 to C (score 1); an expected score that ranks B
+    # above C there sends it to B (score 0): the curve and the router follow the expected score,
+    # the reliability figures stay those of P(pass)
+    policy = Policy("utility", reference_cost_usd=4.0)
+    expected = PROBA.copy()
+    expected[2] = [0.2, 0.8, 0.7]
+    common = dict(policy=policy, grid=GRID, n_bootstrap=10)
+    plain = compute_report(hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 1.0, **common)
+    graded = compute_report(
+        hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 1.0, expected_score=expected, **common
+    )
+    assert plain.router.quality - graded.router.quality == pytest.approx(1 / 4)
+    assert graded.learned.curve == sweep(
+        PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, GRID, policy, expected
+    )
+    assert graded.learned.ece == plain.learned.ece
+    # the zero router weighs the training mean scores when given: B's 0.95 beats C's 0.8
+    zero = compute_report(
+        hand_dataset,
+        PROBA,
+        CARD_LABELS,
+        PRIOR,
+        1.0,
+        1.0,
+        prior_mean_scores=np.array([0.3, 0.95, 0.8]),
+        **common,
+    )
+    assert zero.zero_router.curve[-1].cost_usd == 4 * 2.0
+    assert plain.zero_router.curve[-1].cost_usd == 4 * 4.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -19,22 +20,27 @@ def test_route_maximises_the_policy_utility(router: Router) -> None:
     assert decision.confidence == pytest.approx(by_model[decision.model].pass_probability)
     assert router.policy.name == "utility"
     assert decision.reason == "max_expected_utility"
+    assert router.policy.value == "expected_score"
     weight = router.policy.cost_weight(decision.min_confidence)
-    utility = {e.model: e.pass_probability - weight * e.estimated_cost_usd for e in decision.ranked}
+    utility = {e.model: e.expected_score - weight * e.estimated_cost_usd for e in decision.ranked}
     assert utility[decision.model] == pytest.approx(max(utility.values()))
     assert decision.min_confidence == router.default_min_confidence
     assert decision.router_version == router.version
 
 
-def test_threshold_policy_routes_to_cheapest_confident_model(router: Router) -> None:
-    threshold = Router(
+def _variant(router: Router, policy: dict, pass_model: object | None = None) -> Router:
+    return Router(
         router.folder,
-        {**router.manifest, "policy": {"name": "threshold", "reference_cost_usd": 1.0}},
-        router.pass_model,
+        {**router.manifest, "policy": policy},
+        pass_model or router.pass_model,
         router.label_classifier,
         router.catalog,
         router.encoder,
     )
+
+
+def test_threshold_policy_routes_to_cheapest_confident_model(router: Router) -> None:
+    threshold = _variant(router, {"name": "threshold", "reference_cost_usd": 1.0})
     decision = threshold.route("What is 17 * 23? Answer with a number.", min_confidence=0.5)
     confident = [e for e in decision.ranked if e.pass_probability >= 0.5]
     if confident:
@@ -115,3 +121,28 @@ def test_manifest_without_policy_is_refused(router: Router, tmp_path) -> None:
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="lacks policy"):
         Router.load(copy)
+
+
+def test_the_bundled_data_is_graded_so_the_score_head_is_fitted(router: Router) -> None:
+    assert router.pass_model.graded_
+    proba, expected = router.outcome_estimates(router.embed(["What is 2 + 2?"]))
+    assert np.all((expected >= 0) & (expected <= 1)) and not np.allclose(proba, expected)
+    assert set(router.manifest["train_mean_scores"]) == set(router.models)
+
+
+def test_a_version_from_before_the_score_head_routes_on_pass_probability(router: Router) -> None:
+    # what an older pickle holds: the pass head alone; its manifest's policy has no "value"
+    old_head = copy.copy(router.pass_model)
+    old_head.neighbours_ = copy.copy(old_head.neighbours_)
+    old_head.neighbours_.Y_ = old_head.neighbours_.Y_[:, : old_head.n_outputs_]
+    del old_head.graded_, old_head.score_linear_
+    policy = {k: v for k, v in router.manifest["policy"].items() if k != "value"}
+    old = _variant(router, policy, old_head)
+    assert old.policy.value == "pass_probability"
+    prompt = "What is 17 * 23? Answer with a number."
+    decision = old.route(prompt)
+    assert all(e.expected_score == e.pass_probability for e in decision.ranked)
+    weight = old.policy.cost_weight(decision.min_confidence)
+    utility = {e.model: e.pass_probability - weight * e.estimated_cost_usd for e in decision.ranked}
+    assert utility[decision.model] == pytest.approx(max(utility.values()))
+    assert decision.confidence == pytest.approx(router.route(prompt).confidence)
