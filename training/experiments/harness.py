@@ -93,16 +93,26 @@ def inner_split(split: Split, seed: int = 0) -> Split:
 
 
 def figures_with(
-    proba: np.ndarray, held: RoutingDataset, policy: Policy
+    proba: np.ndarray,
+    held: RoutingDataset,
+    policy: Policy,
+    expected_score: np.ndarray | None = None,
 ) -> dict[str, float | None]:
-    """savings@100%, savings@95% of the best single model's quality, and ECE, under ``policy``."""
+    """savings@100%, savings@95% of the best single model's quality, ECE, and the curve's top.
+
+    ``expected_score`` is the utility's value (default: ``proba``).
+    """
     singles = single_models(held.scores, held.costs, THRESHOLD)
     best = singles[best_single_index(singles)]
-    curve = sweep(proba, held.scores, held.costs, THRESHOLD, policy=policy)
+    curve = sweep(
+        proba, held.scores, held.costs, THRESHOLD, policy=policy, expected_score=expected_score
+    )
     return {
         "s100": savings_at(curve, best.quality, best.cost_usd),
         "s95": savings_at(curve, 0.95 * best.quality, best.cost_usd),
         "ece": expected_calibration_error(proba, held.passes(THRESHOLD)),
+        "top": max(p.quality for p in curve),
+        "best": best.quality,
     }
 
 
