@@ -43,8 +43,9 @@ from router_ml.training.summary import HeldOutSummary, summarise_heldout
 logger = logging.getLogger(__name__)
 
 MIN_CONFIDENCE_RULE = (
-    "cheapest point of the validation cost-quality curve (min_confidence 0..1, step 0.01) whose mean "
-    "score is >= the best single model's validation mean score; if none, the highest-quality point"
+    "cheapest point of the validation cost-quality curve (min_confidence 0..1, step 0.005) whose "
+    "mean score is >= the best single model's validation mean score; if none, the highest-quality "
+    "point"
 )
 MIN_PROMPTS_PER_SIDE = 5
 
