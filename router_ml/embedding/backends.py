@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,8 +10,8 @@ from router_ml.embedding.encoder import Encoder, EncoderIdentity
 from router_ml.embedding.onnx_encoder import OnnxEncoder, OnnxSpec
 from router_ml.errors import ArtifactError, ConfigError
 
-Backend = Literal["onnx", "torch"]
-BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
+Backend = Literal["onnx", "onnx-int8", "torch"]
+BACKENDS: tuple[Backend, ...] = ("onnx", "onnx-int8", "torch")
 
 
 def _identity(recorded: dict[str, Any]) -> EncoderIdentity:
@@ -32,15 +33,23 @@ def _torch_encoder(recorded: dict[str, Any], spec: str | Path | None, folder: Pa
     return resolved
 
 
-def _onnx_encoder(recorded: dict[str, Any], folder: Path, threads: int | None) -> OnnxEncoder:
+def _onnx_encoder(
+    recorded: dict[str, Any], folder: Path, threads: int | None, int8: bool
+) -> OnnxEncoder:
     if "onnx" not in recorded:
         raise ArtifactError(
             f"{folder}: this version has no ONNX encoder; retrain it with `router-ml train`, "
             "or use the torch backend"
         )
-    return OnnxEncoder(
-        folder, OnnxSpec.from_dict(recorded["onnx"]), _identity(recorded), threads=threads
-    )
+    spec = OnnxSpec.from_dict(recorded["onnx"])
+    if int8:
+        if spec.int8_file is None:
+            raise ArtifactError(
+                f"{folder}: this version has no int8 ONNX encoder; retrain it with "
+                "`router-ml train`, or use the onnx backend"
+            )
+        spec = replace(spec, file=spec.int8_file)
+    return OnnxEncoder(folder, spec, _identity(recorded), threads=threads)
 
 
 def load_encoder(
@@ -56,7 +65,8 @@ def load_encoder(
     Parameters
     ----------
     backend : ``torch`` (the sentence-transformers model, verified against the recorded weights
-        hash) or ``onnx`` (the version's own ONNX export, verified with the version's files).
+        hash), ``onnx`` (the version's own fp32 ONNX export, verified with the version's files)
+        or ``onnx-int8`` (its int8 quantization: faster, not exact).
     spec : where the sentence-transformers model is found (torch only; default: as recorded).
     threads : onnxruntime intra-op threads (onnx only; None: one per core).
 
@@ -69,8 +79,8 @@ def load_encoder(
     """
     if backend == "torch":
         return _torch_encoder(recorded, spec, folder)
-    if backend == "onnx":
-        return _onnx_encoder(recorded, folder, threads)
+    if backend in ("onnx", "onnx-int8"):
+        return _onnx_encoder(recorded, folder, threads, int8=backend == "onnx-int8")
     raise ConfigError(
         f"The encoder backend must be one of {', '.join(BACKENDS)}. Got {backend!r} instead."
     )

@@ -72,7 +72,8 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         "--backend",
         choices=BACKENDS,
         default=defaults.backend,
-        help="encoder: the version's ONNX export (no torch) or sentence-transformers",
+        help="encoder: the version's fp32 ONNX export (exact, no torch), its int8 quantization "
+        "(faster, ~95%% identical decisions) or sentence-transformers",
     )
     parser.add_argument(
         "--encoder-threads",

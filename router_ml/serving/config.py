@@ -28,7 +28,8 @@ class ServerConfig:
     workers : gRPC handler threads (they wait on the embedding worker, which encodes).
     max_embed_batch : prompts the embedding worker encodes in one call, across requests.
     poll_interval : seconds between checks of where ``current`` points.
-    backend : the encoder: ``onnx`` (the version's fp32 ONNX export, no torch) or ``torch``.
+    backend : the encoder: ``onnx`` (the version's fp32 ONNX export, no torch), ``onnx-int8``
+        (its int8 quantization: faster, not exact) or ``torch``.
     encoder_threads : onnxruntime intra-op threads (None: one per core).
     decision_cache : recent decisions kept (0: no cache).
     reuse_port : let several server processes share the port (SO_REUSEPORT).

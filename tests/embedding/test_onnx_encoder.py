@@ -13,6 +13,7 @@ import pytest
 
 from router_ml import Router
 from router_ml.embedding.backends import load_encoder
+from router_ml.embedding.onnx_encoder import OnnxEncoder, _batches
 from router_ml.errors import ArtifactError, ConfigError
 
 
@@ -39,14 +40,44 @@ def test_onnx_decisions_match_torch(onnx_router, router, prompts):
     assert np.mean([a == b for a, b in zip(onnx, torch, strict=True)]) >= 0.99
 
 
-def test_version_files_hold_the_onnx_export(onnx_router):
+def test_token_budget_batches_keep_order_and_values(onnx_router, prompts):
+    texts = [*prompts[:12], " ".join(prompts) * 3, "short"]
+    encoder = onnx_router.encoder
+    one_at_a_time = np.vstack([encoder.encode([t]) for t in texts])
+    budgeted = OnnxEncoder(
+        encoder.folder, encoder.spec, encoder.identity, batch_size=4, max_batch_tokens=300
+    )
+    assert np.abs(budgeted.encode(texts) - one_at_a_time).max() < 1e-4
+
+
+def test_batches_stay_within_rows_and_tokens():
+    lengths = np.array([3, 5, 5, 9, 40, 100, 256])
+    batches = list(_batches(lengths, batch_size=2, max_tokens=128))
+    assert [(b.start, b.stop) for b in batches] == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]
+
+
+def test_version_files_hold_the_onnx_exports(onnx_router):
     recorded = onnx_router.manifest["encoder"]["onnx"]
     files = json.loads((onnx_router.folder / "manifest.json").read_text())["files"]
-    assert {recorded["file"], recorded["tokenizer"]} <= set(files)
+    assert {recorded["file"], recorded["int8_file"], recorded["tokenizer"]} <= set(files)
+
+
+def test_int8_export_is_close_to_sentence_transformers(trained_registry, encoder, prompts):
+    int8 = Router.load(trained_registry, backend="onnx-int8")
+    assert int8.encoder.spec.file == int8.manifest["encoder"]["onnx"]["int8_file"]
+    cosine = (int8.embed(prompts) * encoder.encode(prompts)).sum(axis=1)
+    assert 0.97 <= cosine.min() < 0.9999
+
+
+def test_version_without_int8_is_refused_by_the_int8_backend(onnx_router):
+    recorded = dict(onnx_router.manifest["encoder"])
+    recorded["onnx"] = {k: v for k, v in recorded["onnx"].items() if k != "int8_file"}
+    with pytest.raises(ArtifactError, match="no int8 ONNX encoder"):
+        load_encoder("onnx-int8", onnx_router.folder, recorded)
 
 
 def test_unknown_backend_lists_the_choices(onnx_router):
-    with pytest.raises(ConfigError, match="onnx, torch"):
+    with pytest.raises(ConfigError, match="onnx, onnx-int8, torch"):
         load_encoder("tensorrt", onnx_router.folder, onnx_router.manifest["encoder"])
 
 
