@@ -225,11 +225,25 @@ class Router:
             return "max_expected_utility"
         return "met_min_confidence" if met else "none_met_min_confidence"
 
+    def outcomes(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """P(pass) and the utility's value per prompt and model: one encoder call, one heads call."""
+        return self.outcome_estimates(self.embed(prompts))
+
     def decide(
         self, embeddings: np.ndarray, costs: np.ndarray, min_confidence: float, allowed: np.ndarray
     ) -> list[RouteDecision]:
         """Turn embeddings and cost estimates into decisions (request already checked)."""
-        proba, value = self.outcome_estimates(embeddings)
+        return self.choose(*self.outcome_estimates(embeddings), costs, min_confidence, allowed)
+
+    def choose(
+        self,
+        proba: np.ndarray,
+        value: np.ndarray,
+        costs: np.ndarray,
+        min_confidence: float,
+        allowed: np.ndarray,
+    ) -> list[RouteDecision]:
+        """Turn :meth:`outcomes` and cost estimates into decisions (request already checked)."""
         chosen, met = self.policy.choose(proba, costs, min_confidence, allowed, value)
         unrestricted = (
             chosen

@@ -1,8 +1,10 @@
-"""One thread that encodes prompts for every request, batching those that arrive together.
+"""One thread that encodes and scores prompts for every request, batching those that arrive together.
 
 gRPC handler threads hand their texts to this worker and wait on a future with the time left
-before their deadline. The encoder therefore never runs on the server's accept path, never runs
-twice at once on a small machine, and never starts work whose deadline has already passed.
+before their deadline. The worker runs the router's encoder and heads once for all queued texts
+(:meth:`Router.outcomes`): one matrix product against the neighbours for 32 prompts costs far
+less than 32 one-row products. The encoder therefore never runs on the server's accept path,
+never runs twice at once on a small machine, and never starts work whose deadline has passed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ class _Job:
 
 
 class EmbeddingWorker:
-    """Encode prompts on one background thread, merging queued requests into one encoder call.
+    """Score prompts on one background thread, merging queued requests into one call.
 
     Parameters
     ----------
-    max_batch : prompts merged into one encoder call (one request's prompts are never split).
-    observe : called with the seconds each encoder call took (for metrics).
+    max_batch : prompts merged into one call (one request's prompts are never split).
+    observe : called with the seconds each call took (for metrics).
     """
 
     def __init__(self, max_batch: int, observe: Callable[[float], None]) -> None:
@@ -56,9 +58,9 @@ class EmbeddingWorker:
             self._thread.join()
 
     def submit(self, router: Router, texts: list[str], deadline: float | None) -> Future:
-        """Queue ``texts`` for ``router``'s encoder; ``deadline`` is a ``time.monotonic()`` value.
+        """Queue ``texts`` for ``router.outcomes``; ``deadline`` is a ``time.monotonic()`` value.
 
-        The future holds the embeddings, or :class:`DeadlinePassedError` if the deadline passed
+        The future holds the texts' rows of each array ``outcomes`` returns, or :class:`DeadlinePassedError` if the deadline passed
         first; cancelling it before the work starts skips the work.
         """
         job = _Job(router, texts, deadline)
@@ -99,15 +101,16 @@ class EmbeddingWorker:
             mine = [j for j in jobs if j.router is router]
             started = time.perf_counter()
             try:
-                vectors = router.embed([t for j in mine for t in j.texts])
+                arrays = router.outcomes([t for j in mine for t in j.texts])
             except Exception as exc:
                 for j in mine:
                     j.future.set_exception(exc)
                 continue
             self.observe(time.perf_counter() - started)
-            for j, rows in zip(mine, _split(vectors, [len(j.texts) for j in mine]), strict=True):
-                j.future.set_result(rows)
+            parts = [_split(a, [len(j.texts) for j in mine]) for a in arrays]
+            for k, j in enumerate(mine):
+                j.future.set_result(tuple(part[k] for part in parts))
 
 
-def _split(vectors: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
-    return np.split(vectors, np.cumsum(sizes)[:-1])
+def _split(array: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    return np.split(array, np.cumsum(sizes)[:-1])

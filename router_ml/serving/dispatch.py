@@ -1,4 +1,4 @@
-"""Route validated inputs through one router: check, encode on the worker, decide; on deadline."""
+"""Route validated inputs through one router: check, score on the worker, decide; on deadline."""
 
 from __future__ import annotations
 
@@ -54,26 +54,27 @@ def _checks(router: Router, items: Sequence[RouteInput]) -> list[tuple[float, np
     return checks
 
 
-def _embed(
+def _outcomes(
     router: Router, worker: EmbeddingWorker, texts: list[str], deadline: Deadline
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     remaining = deadline.remaining("before encoding")
     future = worker.submit(router, texts, deadline.at)
     try:
-        vectors = future.result(timeout=remaining)
+        proba, value = future.result(timeout=remaining)
     except TimeoutError:
         future.cancel()
         raise DeadlinePassedError("deadline passed while waiting for the encoder") from None
     deadline.remaining("during encoding")
-    return vectors
+    return proba, value
 
 
 def _decide(
     router: Router,
     items: Sequence[RouteInput],
     checks: list[tuple[float, np.ndarray]],
-    vectors: np.ndarray,
+    outcomes: tuple[np.ndarray, np.ndarray],
 ) -> list[RouteDecision]:
+    proba, value = outcomes
     costs = router.estimate_costs([item.cost_text for item in items])
     groups: dict[tuple[float, bytes], list[int]] = defaultdict(list)
     for i, (knob, allowed) in enumerate(checks):
@@ -81,9 +82,8 @@ def _decide(
     decisions: list[RouteDecision | None] = [None] * len(items)
     for rows in groups.values():
         knob, allowed = checks[rows[0]]
-        for i, decision in zip(
-            rows, router.decide(vectors[rows], costs[rows], knob, allowed), strict=True
-        ):
+        chosen = router.choose(proba[rows], value[rows], costs[rows], knob, allowed)
+        for i, decision in zip(rows, chosen, strict=True):
             decisions[i] = decision
     return decisions
 
@@ -114,8 +114,8 @@ def route_items(
     found = [cache.get(router.version, key) if cache is not None else None for key in keys]
     todo = [i for i, decision in enumerate(found) if decision is None]
     if todo:
-        vectors = _embed(router, worker, [items[i].text for i in todo], deadline)
-        fresh = _decide(router, [items[i] for i in todo], [checks[i] for i in todo], vectors)
+        outcomes = _outcomes(router, worker, [items[i].text for i in todo], deadline)
+        fresh = _decide(router, [items[i] for i in todo], [checks[i] for i in todo], outcomes)
         for i, decision in zip(todo, fresh, strict=True):
             found[i] = decision
             if cache is not None:

@@ -1,4 +1,4 @@
-"""The embedding worker: merges queued requests into one encoder call, skips expired or cancelled ones."""
+"""The embedding worker: merges queued requests into one call, skips expired or cancelled ones."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ class HeldEncoder:
         self.calls: list[list[str]] = []
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def outcomes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         self.calls.append(list(texts))
         self.entered.set()
         assert self.release.wait(10)
-        return np.array([[float(len(t))] for t in texts])
+        lengths = np.array([[float(len(t))] for t in texts])
+        return lengths, -lengths
 
 
 @pytest.fixture
@@ -48,11 +49,11 @@ def test_queued_requests_share_one_encoder_call(worker: EmbeddingWorker) -> None
     assert cancelled.cancel()
     expired = worker.submit(encoder, ["too late"], time.monotonic())
     encoder.release.set()
-    assert first.result(10).tolist() == [[1.0]]
-    assert merged[0].result(10).tolist() == [[2.0], [3.0]]
-    assert merged[1].result(10).tolist() == [[4.0]]
-    assert separate.result(10).tolist() == [[5.0]]
-    assert overflow.result(10).tolist() == [[6.0]]
+    assert [a.tolist() for a in first.result(10)] == [[[1.0]], [[-1.0]]]
+    assert [a.tolist() for a in merged[0].result(10)] == [[[2.0], [3.0]], [[-2.0], [-3.0]]]
+    assert merged[1].result(10)[0].tolist() == [[4.0]]
+    assert separate.result(10)[0].tolist() == [[5.0]]
+    assert overflow.result(10)[0].tolist() == [[6.0]]
     with pytest.raises(DeadlinePassedError):
         expired.result(10)
     assert encoder.calls == [["a"], ["bb", "ccc", "dddd"], ["ffffff"]]
@@ -61,7 +62,7 @@ def test_queued_requests_share_one_encoder_call(worker: EmbeddingWorker) -> None
 
 def test_encoder_errors_reach_the_caller(worker: EmbeddingWorker) -> None:
     class Broken:
-        def embed(self, texts: list[str]) -> np.ndarray:
+        def outcomes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
             raise RuntimeError("encoder exploded")
 
     with pytest.raises(RuntimeError, match="exploded"):
@@ -75,10 +76,10 @@ class EchoEncoder:
     def __init__(self) -> None:
         self.calls = 0
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def outcomes(self, texts: list[str]) -> tuple[np.ndarray]:
         self.calls += 1
         time.sleep(0.002)
-        return np.array([[float(t)] for t in texts])
+        return (np.array([[float(t)] for t in texts]),)
 
 
 def test_concurrent_callers_each_get_their_own_answer() -> None:
@@ -89,7 +90,7 @@ def test_concurrent_callers_each_get_their_own_answer() -> None:
 
     def call(n: int) -> None:
         texts = [str(n * 10 + k) for k in range(n % 3 + 1)]
-        answers[n] = worker.submit(encoder, texts, None).result(10)[:, 0].tolist()
+        answers[n] = worker.submit(encoder, texts, None).result(10)[0][:, 0].tolist()
 
     callers = [threading.Thread(target=call, args=(n,)) for n in range(64)]
     for caller in callers:

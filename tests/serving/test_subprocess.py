@@ -135,19 +135,20 @@ def served(trained_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def batch_calls(
     stub: router_pb2_grpc.RouterStub, results: list[object], count: int = 3
 ) -> list[threading.Thread]:
-    """Start ``count`` RouteBatch calls of 200 prompts; each appends its size or error code."""
-    prompts = [
-        f"Explain step {i} of making bread, with care for detail and timing." for i in range(200)
-    ]
-    batch = router_pb2.RouteBatchRequest(requests=[route_request(p) for p in prompts])
+    """Start ``count`` RouteBatch calls of 200 distinct prompts (no decision-cache hits, so the
+    drain lasts); each appends its size or error code."""
 
-    def call() -> None:
+    def call(k: int) -> None:
+        prompts = [
+            f"Explain step {i} of bread recipe {k}, with care for timing." for i in range(200)
+        ]
+        batch = router_pb2.RouteBatchRequest(requests=[route_request(p) for p in prompts])
         try:
             results.append(len(stub.RouteBatch(batch, timeout=120).responses))
         except grpc.RpcError as exc:
             results.append(exc.code())
 
-    callers = [threading.Thread(target=call) for _ in range(count)]
+    callers = [threading.Thread(target=call, args=(k,)) for k in range(count)]
     for caller in callers:
         caller.start()
     return callers
