@@ -34,6 +34,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         "--naive-requests", type=int, default=60, help="prompts per size for the naive reference"
     )
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="the server's encoder")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=_run_bench)
 
@@ -54,7 +55,9 @@ def _table(result: dict) -> str:
         )
     machine = result["machine"]
     lines.append(
-        f"server RSS {result['rss_mb']} MB; {machine['cpus']} CPUs, load {machine['load_1min']:.2f}"
+        f"server ({result['server']['backend']}, {result['server']['workers']} process(es)) RSS "
+        f"{result['rss_mb']} MB per process, {result['rss_total_mb']} MB in all; "
+        f"{machine['cpus']} CPUs, load {machine['load_1min']:.2f}"
     )
     return "\n".join(lines)
 
@@ -69,6 +72,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             requests=args.requests,
             naive_requests=args.naive_requests,
             backend=args.backend,
+            workers=args.workers,
         )
     )
     print(json.dumps(result, indent=2) if args.json else _table(result))

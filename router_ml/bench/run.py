@@ -41,6 +41,7 @@ class BenchConfig:
     naive_requests: int = 60
     data: Path = BUNDLED
     backend: str = "onnx"
+    workers: int = 1
 
 
 def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
@@ -64,13 +65,14 @@ def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str]
     """A ``router-ml serve`` subprocess on a free port; yields it and its target once ready."""
     command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(config.model)]
     command += ["--port", "0", "--metrics-port", "0", "--backend", config.backend]
+    command += ["--workers", str(config.workers)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
-        started = time.monotonic()
+        started, ready = time.monotonic(), 0
         for line in process.stdout:
-            if match := READY.search(line):
+            if (match := READY.search(line)) and (ready := ready + 1) == config.workers:
                 yield process, f"{match[2]}:{match[3]}"
                 break
             if time.monotonic() - started > STARTUP_TIMEOUT:
@@ -165,10 +167,20 @@ def rss_mb(pid: int) -> float:
     raise RouterMLError(f"no VmRSS for process {pid}")
 
 
+def serving_rss_mb(pid: int) -> tuple[float, float]:
+    """Largest and total resident MB of the serving processes: ``pid``, or its children if any."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    sizes = [rss_mb(int(child)) for child in children] or [rss_mb(pid)]
+    return max(sizes), round(sum(sizes) + (rss_mb(pid) if children else 0.0), 1)
+
+
 def bench(config: BenchConfig) -> dict:
     """Run the whole benchmark; returns the JSON-ready result."""
     prompts = prompts_by_size(config.data, config.requests * len(config.concurrency))
-    result: dict = {"machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]}}
+    result: dict = {
+        "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]},
+        "server": {"backend": config.backend, "workers": config.workers},
+    }
     with server_process(config) as (process, target):
         for size, texts in prompts.items():
             cells: dict = {}
@@ -179,7 +191,7 @@ def bench(config: BenchConfig) -> dict:
             repeat = drive(target, texts[:per_cell], max(config.concurrency))
             cells["cache_hit_rps"] = repeat["throughput_rps"]
             result[size] = cells
-        result["rss_mb"] = rss_mb(process.pid)
+        result["rss_mb"], result["rss_total_mb"] = serving_rss_mb(process.pid)
     naive = naive_rps(config.model, prompts, config.naive_requests)
     for size in prompts:
         best = max(result[size][f"c{c}"]["throughput_rps"] for c in config.concurrency)

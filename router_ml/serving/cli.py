@@ -60,7 +60,17 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         "--max-batch", type=int, default=defaults.max_batch, help="most requests in one RouteBatch"
     )
     parser.add_argument(
-        "--workers", type=int, default=defaults.workers, help="gRPC handler threads"
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (SO_REUSEPORT), each with cores/N encoder threads",
+    )
+    parser.add_argument(
+        "--rpc-threads",
+        type=int,
+        default=defaults.rpc_threads,
+        help="gRPC handler threads per process",
     )
     parser.add_argument(
         "--poll-interval",
@@ -98,7 +108,10 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from router_ml.serving.server import serve
+    from router_ml.serving.supervisor import serve_workers
+
+    if args.workers < 1:
+        raise RouterMLError(f"--workers must be at least 1, got {args.workers}")
 
     config = ServerConfig(
         model=args.model,
@@ -109,14 +122,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_prompt_bytes=args.max_prompt_bytes,
         max_message_bytes=args.max_message_bytes,
         max_batch=args.max_batch,
-        workers=args.workers,
+        rpc_threads=args.rpc_threads,
         poll_interval=args.poll_interval,
         backend=args.backend,
         encoder_threads=args.encoder_threads,
         decision_cache=args.decision_cache,
         reuse_port=args.reuse_port,
     )
-    return serve(config, on_ready=_print_ready)
+    return serve_workers(config, args.workers, on_ready=_print_ready)
 
 
 def ready_message(host: str, port: int, metrics_port: int | None, version: str) -> str:

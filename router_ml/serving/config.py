@@ -25,7 +25,7 @@ class ServerConfig:
     max_prompt_bytes : UTF-8 bytes a prompt (or all message contents together) may have.
     max_message_bytes : gRPC receive limit for one request; larger ones get RESOURCE_EXHAUSTED.
     max_batch : requests one RouteBatch call may carry.
-    workers : gRPC handler threads (they wait on the embedding worker, which encodes).
+    rpc_threads : gRPC handler threads (they wait on the embedding worker, which encodes).
     max_embed_batch : prompts the embedding worker encodes in one call, across requests.
     poll_interval : seconds between checks of where ``current`` points.
     backend : the encoder: ``onnx`` (the version's fp32 ONNX export, no torch), ``onnx-int8``
@@ -43,7 +43,7 @@ class ServerConfig:
     max_prompt_bytes: int = 64 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch: int = 512
-    workers: int = 16
+    rpc_threads: int = 16
     max_embed_batch: int = 64
     poll_interval: float = 2.0
     backend: Backend = "onnx"
@@ -59,7 +59,7 @@ class ServerConfig:
             "max_prompt_bytes",
             "max_message_bytes",
             "max_batch",
-            "workers",
+            "rpc_threads",
             "max_embed_batch",
         ):
             if getattr(self, name) < 1:

@@ -49,7 +49,7 @@ class RoutingServer:
         )
         self.worker = EmbeddingWorker(config.max_embed_batch, self.metrics.embedding.observe)
         self.grpc = grpc.server(
-            ThreadPoolExecutor(config.workers, thread_name_prefix="router-ml-rpc"),
+            ThreadPoolExecutor(config.rpc_threads, thread_name_prefix="router-ml-rpc"),
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", int(config.reuse_port)),

@@ -1,0 +1,37 @@
+"""``serve --workers N``: every process gets the same port, a share of the cores, its own metrics."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from router_ml.serving.config import ServerConfig
+from router_ml.serving.supervisor import free_port, worker_configs
+
+
+def test_workers_share_one_port_and_split_the_cores() -> None:
+    configs = worker_configs(ServerConfig(model=Path("m"), port=0, metrics_port=9500), 2)
+    assert len({c.port for c in configs}) == 1 and configs[0].port > 0
+    assert all(c.reuse_port for c in configs)
+    assert [c.metrics_port for c in configs] == [9500, 9501]
+    assert {c.encoder_threads for c in configs} == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_explicit_threads_and_free_metrics_ports_are_kept() -> None:
+    config = ServerConfig(model=Path("m"), port=50999, metrics_port=0, encoder_threads=3)
+    configs = worker_configs(config, 3)
+    assert {(c.port, c.metrics_port, c.encoder_threads) for c in configs} == {(50999, 0, 3)}
+
+
+def test_the_free_port_can_be_shared_by_two_listeners() -> None:
+    port = free_port("127.0.0.1")
+    listeners = []
+    for _ in range(2):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        listeners.append(listener)
+    for listener in listeners:
+        listener.close()
