@@ -3,7 +3,8 @@
 - :class:`LinearPassModel`: one logistic regression per candidate model (0/1 or graded targets).
 - :class:`NeighbourPassModel`: cosine-weighted mean outcome of the nearest training prompts.
 - :class:`PassProbabilityModel`: the router's P(model clears the threshold | prompt) and expected
-  score, each a blend of the two (measured in training/EXPERIMENTS.md).
+  score, each a blend of the two (measured in training/EXPERIMENTS.md); the reported P(pass) is
+  Platt-calibrated per model (:func:`fit_platt`, :func:`calibrate`), the expected score is not.
 - :func:`cheapest_passing_classifier`: the design card's multi-class classifier on the
   cheapest-passing label.
 """
@@ -18,6 +19,56 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 RATE_CLIP = 1e-4
+PLATT_RIDGE = 1e-4
+PLATT_MAX_ITER = 100
+
+
+def clipped_logit(p: np.ndarray) -> np.ndarray:
+    """``logit(clip(p, RATE_CLIP, 1 - RATE_CLIP))`` in numpy."""
+    p = np.clip(p, RATE_CLIP, 1.0 - RATE_CLIP)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` in numpy, without overflow."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def calibrate(proba: np.ndarray, calibration: np.ndarray | None) -> np.ndarray:
+    """Per-model Platt map ``sigmoid(a * logit(clip(p)) + b)`` of P(pass) (prompts x models).
+
+    ``calibration`` holds one ``(a, b)`` row per model column; None returns ``proba`` unchanged.
+    """
+    if calibration is None:
+        return proba
+    return sigmoid(calibration[:, 0] * clipped_logit(proba) + calibration[:, 1])
+
+
+def fit_platt(proba: np.ndarray, passes: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of a logistic regression of ``passes`` on ``logit(proba)`` (one model).
+
+    Newton's method on the log loss, with a tiny ridge so that separable outcomes stay finite;
+    a column that always or never passes keeps the identity ``(1, 0)``.
+    """
+    y = np.asarray(passes, dtype=np.float64)
+    if y.min() == y.max():
+        return 1.0, 0.0
+    design = np.column_stack([clipped_logit(proba), np.ones(len(y))])
+    w = np.array([1.0, 0.0])
+    for _ in range(PLATT_MAX_ITER):
+        p = sigmoid(design @ w)
+        gradient = design.T @ (p - y) + PLATT_RIDGE * w
+        hessian = (design.T * (p * (1.0 - p))) @ design + PLATT_RIDGE * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
+    """A fold number in ``0 .. folds - 1`` per row, in shuffled, near-equal folds."""
+    return np.random.default_rng(seed).permutation(n) % folds
 
 
 def _soft_labels(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,13 +156,8 @@ class NeighbourPassModel(BaseEstimator):
         self.Y_ = check_array(Y, dtype=np.float32)
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Weighted neighbour pass rate per prompt (row) and output (column)."""
-        check_is_fitted(self)
-        X = np.asarray(X, dtype=np.float32)
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        similarity = X @ self.X_.T
-        k = min(self.n_neighbors, len(self.X_))
+    def _rates(self, similarity: np.ndarray, k: int) -> np.ndarray:
+        """Weighted mean outcome of each row's ``k`` most similar training prompts."""
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         weights = np.maximum(np.take_along_axis(similarity, nearest, axis=1), 1e-6)
         rates = np.einsum("nk,nkm->nm", weights, self.Y_[nearest]) / weights.sum(
@@ -119,22 +165,49 @@ class NeighbourPassModel(BaseEstimator):
         )
         return rates.astype(np.float64)
 
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Weighted neighbour pass rate per prompt (row) and output (column)."""
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float32)
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        return self._rates(X @ self.X_.T, min(self.n_neighbors, len(self.X_)))
+
+    def predict_out_of_fold(self, folds: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Each training prompt's rates from the neighbours outside its fold (``folds`` per row).
+
+        The same as refitting without each fold, from one pass over the training similarities.
+        """
+        check_is_fitted(self)
+        k = min(self.n_neighbors, len(self.X_) - np.bincount(folds).max())
+        rates = []
+        for start in range(0, len(self.X_), chunk):
+            rows = slice(start, start + chunk)
+            similarity = self.X_[rows] @ self.X_.T
+            similarity[folds[rows, None] == folds[None, :]] = -np.inf
+            rates.append(self._rates(similarity, k))
+        return np.vstack(rates)
+
 
 class PassProbabilityModel(BaseEstimator):
     """P(pass) and expected score per candidate model, each a blend of a linear and a neighbour part.
 
     Each output is ``linear_weight`` x :class:`LinearPassModel` + (1 - ``linear_weight``) x
-    :class:`NeighbourPassModel`. P(pass) is the reported, calibrated confidence; the expected
-    score is what the utility policy maximises (the report's quality is the mean score). When the
-    scores are the pass outcomes themselves (0/1 scores, so pass == score), the expected score is
-    P(pass) and no second linear model is fitted.
+    :class:`NeighbourPassModel`. P(pass) is the reported confidence, calibrated per model by a
+    Platt map fitted on ``calibration_folds``-fold out-of-fold P(pass) of the training prompts
+    (cross-fitted, so the neighbour part never sees the prompt it predicts). The expected score
+    is what the utility policy maximises (the report's quality is the mean score) and is never
+    calibrated: when the scores are the pass outcomes themselves (0/1 scores, so pass == score),
+    it is the *uncalibrated* P(pass) and no second linear model is fitted, so calibration cannot
+    change the utility's decisions.
 
     Parameters
     ----------
     linear_weight : weight of :class:`LinearPassModel` in the blend (0 = neighbours only).
     C : regularisation of the linear parts.
     n_neighbors : neighbours of the neighbour part.
-    verbose : progress bar while fitting.
+    calibration_folds : folds of the cross-fitted calibration (0 = no calibration).
+    random_state : seed of the fold assignment.
+    verbose : progress bars while fitting.
 
     Attributes
     ----------
@@ -142,6 +215,8 @@ class PassProbabilityModel(BaseEstimator):
     score_linear_ : the linear part of the expected score (None when ``graded_`` is false).
     neighbours_ : the neighbour part, of P(pass) and then (when ``graded_``) the expected score:
         one similarity row serves both.
+    calibration_ : ndarray (n_outputs, 2), the Platt ``(a, b)`` of each model's P(pass)
+        (:func:`calibrate`); None when ``calibration_folds`` is 0.
     graded_ : whether the scores differ from the pass outcomes.
     n_outputs_ : number of candidate models.
     """
@@ -151,11 +226,15 @@ class PassProbabilityModel(BaseEstimator):
         linear_weight: float = 0.25,
         C: float = 0.3,
         n_neighbors: int = 200,
+        calibration_folds: int = 5,
+        random_state: int = 0,
         verbose: bool = False,
     ) -> None:
         self.linear_weight = linear_weight
         self.C = C
         self.n_neighbors = n_neighbors
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
         self.verbose = verbose
 
     def fit(
@@ -176,28 +255,57 @@ class PassProbabilityModel(BaseEstimator):
         outcomes = np.hstack([Y, S]) if self.graded_ else Y
         self.neighbours_ = NeighbourPassModel(self.n_neighbors).fit(X, outcomes)
         self.n_outputs_ = Y.shape[1]
+        self.calibration_ = self._fit_calibration(X, Y) if self.calibration_folds else None
         return self
+
+    def _out_of_fold(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Uncalibrated P(pass) of every training prompt from parts fitted without its fold."""
+        folds = fold_ids(len(X), self.calibration_folds, self.random_state)
+        neighbours = self.neighbours_.predict_out_of_fold(folds)[:, : self.n_outputs_]
+        linear = np.zeros(Y.shape)
+        for k in tqdm(
+            range(self.calibration_folds),
+            desc="cross-fitting calibration",
+            unit="fold",
+            disable=not self.verbose,
+        ):
+            held = folds == k
+            part = LinearPassModel(C=self.C).fit(X[~held], Y[~held])
+            linear[held] = part.predict_proba(X[held])
+        return self._blend(linear, neighbours)
+
+    def _fit_calibration(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        oof = self._out_of_fold(X, Y)
+        return np.array([fit_platt(oof[:, j], Y[:, j]) for j in range(Y.shape[1])])
 
     def _blend(self, linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
         return self.linear_weight * linear + (1.0 - self.linear_weight) * neighbours
 
+    def _calibrate(self, proba: np.ndarray) -> np.ndarray:
+        # versions pickled before calibration have no calibration_: their P(pass) is the blend
+        return calibrate(proba, getattr(self, "calibration_", None))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(pass) for every prompt (row) and candidate model (column)."""
+        """Calibrated P(pass) for every prompt (row) and candidate model (column)."""
         check_is_fitted(self)
         X = check_array(X, dtype=np.float64)
         neighbours = self.neighbours_.predict_proba(X)[:, : self.n_outputs_]
-        return self._blend(self.linear_.predict_proba(X), neighbours)
+        return self._calibrate(self._blend(self.linear_.predict_proba(X), neighbours))
 
     def predict_proba_and_score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(pass) and expected score for every prompt (row) and model (column), one kNN pass."""
+        """Calibrated P(pass) and the (uncalibrated) expected score per prompt and model.
+
+        One kNN pass. On 0/1 data the expected score is the uncalibrated P(pass).
+        """
         check_is_fitted(self)
         X = check_array(X, dtype=np.float64)
         neighbours = self.neighbours_.predict_proba(X)
         n = self.n_outputs_
         proba = self._blend(self.linear_.predict_proba(X), neighbours[:, :n])
         if not self.graded_:
-            return proba, proba
-        return proba, self._blend(self.score_linear_.predict_proba(X), neighbours[:, n:])
+            return self._calibrate(proba), proba
+        score = self._blend(self.score_linear_.predict_proba(X), neighbours[:, n:])
+        return self._calibrate(proba), score
 
 
 def cheapest_passing_classifier(C: float = 1.0) -> LogisticRegression:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router_ml.routing.heads import LinearPassModel, PassProbabilityModel
+from router_ml.evaluation.metrics import expected_calibration_error
+from router_ml.routing.heads import (
+    LinearPassModel,
+    NeighbourPassModel,
+    PassProbabilityModel,
+    calibrate,
+    fit_platt,
+    fold_ids,
+)
 from router_ml.routing.policy import Policy
 
 RNG = np.random.default_rng(0)
@@ -36,7 +44,10 @@ def test_binary_scores_reuse_the_pass_model() -> None:
     assert not model.graded_ and model.score_linear_ is None
     assert model.neighbours_.Y_.shape == PASSES.shape
     proba, expected = model.predict_proba_and_score(X)
-    assert expected is proba
+    raw = PassProbabilityModel(n_neighbors=10, calibration_folds=0).fit(X, PASSES, binary)
+    # the expected score is the uncalibrated P(pass); only the reported P(pass) is calibrated
+    np.testing.assert_array_equal(expected, raw.predict_proba(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X))
 
 
 def test_zero_threshold_is_graded_even_with_binary_scores() -> None:
@@ -52,3 +63,60 @@ def test_soft_labels_predict_the_mean_score() -> None:
     predicted = model.predict_proba(X)[:, 0]
     assert predicted.mean() == pytest.approx(y.mean(), abs=1e-3)
     assert np.corrcoef(predicted, y)[0, 1] > 0.8
+
+
+def test_calibrate_maps_a_known_logit() -> None:
+    calibration = np.array([[2.0, 0.5], [1.0, 0.0]])
+    proba = np.array([[0.5, 0.3], [0.75, 0.9]])
+    expected = 1.0 / (1.0 + np.exp(-(2.0 * np.log(np.array([1.0, 3.0])) + 0.5)))
+    np.testing.assert_allclose(calibrate(proba, calibration)[:, 0], expected)
+    np.testing.assert_allclose(calibrate(proba, calibration)[:, 1], proba[:, 1])
+    assert calibrate(proba, None) is proba
+
+
+def test_platt_lowers_the_ece_of_overconfident_probabilities() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(0.05, 0.95, size=4000)
+    passes = rng.uniform(size=4000) < truth
+    # overconfident: the true logit doubled and shifted
+    overconfident = 1.0 / (1.0 + np.exp(-(2.0 * np.log(truth / (1.0 - truth)) + 1.0)))
+    a, b = fit_platt(overconfident, passes)
+    assert a == pytest.approx(0.5, abs=0.05) and b == pytest.approx(-0.5, abs=0.1)
+    calibrated = calibrate(overconfident[:, None], np.array([[a, b]]))
+    before = expected_calibration_error(overconfident[:, None], passes[:, None])
+    assert expected_calibration_error(calibrated, passes[:, None]) < before / 3
+
+
+def test_out_of_fold_neighbours_equal_refitting_without_the_fold() -> None:
+    folds = fold_ids(40, 4, seed=0)
+    fitted = NeighbourPassModel(n_neighbors=7).fit(X, PASSES)
+    oof = fitted.predict_out_of_fold(folds, chunk=16)
+    for k in range(4):
+        held = folds == k
+        refit = NeighbourPassModel(n_neighbors=7).fit(X[~held], PASSES[~held])
+        np.testing.assert_allclose(oof[held], refit.predict_proba(X[held]), rtol=1e-5)
+
+
+def test_calibration_never_changes_the_utility_decisions_on_binary_scores() -> None:
+    rng = np.random.default_rng(2)
+    embeddings = rng.normal(size=(300, 6))
+    # three models of different skill and calibration: the per-model maps differ
+    logits = embeddings[:, :3] * np.array([3.0, 1.0, 0.3]) + np.array([0.5, -0.5, 0.0])
+    passes = rng.uniform(size=(300, 3)) < 1.0 / (1.0 + np.exp(-logits))
+    new = rng.normal(size=(200, 6))
+    costs = np.tile([0.1, 0.3, 1.0], (200, 1))
+    policy = Policy("utility", reference_cost_usd=1.0)
+    calibrated = PassProbabilityModel(n_neighbors=30).fit(embeddings, passes)
+    plain = PassProbabilityModel(n_neighbors=30, calibration_folds=0).fit(embeddings, passes)
+    proba, value = calibrated.predict_proba_and_score(new)
+    raw, raw_value = plain.predict_proba_and_score(new)
+    np.testing.assert_array_equal(value, raw_value)
+    assert not np.allclose(proba, raw)  # the reported P(pass) is calibrated
+    for knob in (0.3, 0.5, 0.7, 0.9):
+        chosen, _ = policy.choose(proba, costs, knob, expected_score=value)
+        plain_chosen, _ = policy.choose(raw, costs, knob, expected_score=raw_value)
+        np.testing.assert_array_equal(chosen, plain_chosen)
+    # the test has teeth: the utility on the calibrated P(pass) would decide differently
+    on_calibrated = [policy.choose(proba, costs, t)[0] for t in (0.3, 0.5, 0.7, 0.9)]
+    on_raw = [policy.choose(raw, costs, t)[0] for t in (0.3, 0.5, 0.7, 0.9)]
+    assert any((c != r).any() for c, r in zip(on_calibrated, on_raw, strict=True))
