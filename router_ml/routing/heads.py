@@ -12,36 +12,24 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import logit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
-RATE_CLIP = 1e-4
+from router_ml.routing.head_arrays import (
+    RATE_CLIP,
+    HeadArrays,
+    clipped_logit,
+    linear_outputs,
+    sigmoid,
+    unit_rows,
+    weighted_rates,
+)
+
 PLATT_RIDGE = 1e-4
 PLATT_MAX_ITER = 100
-
-
-def clipped_logit(p: np.ndarray) -> np.ndarray:
-    """``logit(clip(p, RATE_CLIP, 1 - RATE_CLIP))`` in numpy."""
-    p = np.clip(p, RATE_CLIP, 1.0 - RATE_CLIP)
-    return np.log(p) - np.log1p(-p)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` in numpy, without overflow."""
-    return np.exp(-np.logaddexp(0.0, -z))
-
-
-def calibrate(proba: np.ndarray, calibration: np.ndarray | None) -> np.ndarray:
-    """Per-model Platt map ``sigmoid(a * logit(clip(p)) + b)`` of P(pass) (prompts x models).
-
-    ``calibration`` holds one ``(a, b)`` row per model column; None returns ``proba`` unchanged.
-    """
-    if calibration is None:
-        return proba
-    return sigmoid(calibration[:, 0] * clipped_logit(proba) + calibration[:, 1])
 
 
 def fit_platt(proba: np.ndarray, passes: np.ndarray) -> tuple[float, float]:
@@ -134,7 +122,7 @@ class LinearPassModel(BaseEstimator):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(pass), or the expected score of graded targets, per prompt (row) and output (column)."""
         check_is_fitted(self)
-        return expit(np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_)
+        return linear_outputs(X, self.coef_, self.intercept_)
 
 
 class NeighbourPassModel(BaseEstimator):
@@ -151,26 +139,15 @@ class NeighbourPassModel(BaseEstimator):
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> NeighbourPassModel:
         """Store normalised embeddings ``X`` and outcomes ``Y``."""
-        X = check_array(X, dtype=np.float32)
-        self.X_ = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        self.X_ = unit_rows(check_array(X, dtype=np.float32))
         self.Y_ = check_array(Y, dtype=np.float32)
         return self
-
-    def _rates(self, similarity: np.ndarray, k: int) -> np.ndarray:
-        """Weighted mean outcome of each row's ``k`` most similar training prompts."""
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        weights = np.maximum(np.take_along_axis(similarity, nearest, axis=1), 1e-6)
-        rates = np.einsum("nk,nkm->nm", weights, self.Y_[nearest]) / weights.sum(
-            axis=1, keepdims=True
-        )
-        return rates.astype(np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Weighted neighbour pass rate per prompt (row) and output (column)."""
         check_is_fitted(self)
-        X = np.asarray(X, dtype=np.float32)
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        return self._rates(X @ self.X_.T, min(self.n_neighbors, len(self.X_)))
+        k = min(self.n_neighbors, len(self.X_))
+        return weighted_rates(unit_rows(X) @ self.X_.T, self.Y_, k)
 
     def predict_out_of_fold(self, folds: np.ndarray, chunk: int = 1024) -> np.ndarray:
         """Each training prompt's rates from the neighbours outside its fold (``folds`` per row).
@@ -184,7 +161,7 @@ class NeighbourPassModel(BaseEstimator):
             rows = slice(start, start + chunk)
             similarity = self.X_[rows] @ self.X_.T
             similarity[folds[rows, None] == folds[None, :]] = -np.inf
-            rates.append(self._rates(similarity, k))
+            rates.append(weighted_rates(similarity, self.Y_, k))
         return np.vstack(rates)
 
 
@@ -281,31 +258,38 @@ class PassProbabilityModel(BaseEstimator):
     def _blend(self, linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
         return self.linear_weight * linear + (1.0 - self.linear_weight) * neighbours
 
-    def _calibrate(self, proba: np.ndarray) -> np.ndarray:
-        # versions pickled before calibration have no calibration_: their P(pass) is the blend
-        return calibrate(proba, getattr(self, "calibration_", None))
+    def to_arrays(self) -> HeadArrays:
+        """The fitted heads as plain arrays (what serving loads, without scikit-learn).
+
+        Versions pickled before the score head or calibration lack ``graded_`` or
+        ``calibration_``: their arrays have no score rows or no calibration, as they predicted.
+        """
+        check_is_fitted(self)
+        n = self.n_outputs_
+        graded = getattr(self, "graded_", False)
+        linear = [self.linear_, self.score_linear_] if graded else [self.linear_]
+        calibration = getattr(self, "calibration_", None)
+        return HeadArrays(
+            linear_weight=float(self.linear_weight),
+            n_neighbors=int(self.neighbours_.n_neighbors),
+            n_models=n,
+            coef=np.vstack([part.coef_ for part in linear]),
+            intercept=np.concatenate([part.intercept_ for part in linear]),
+            neighbours=self.neighbours_.X_,
+            outcomes=self.neighbours_.Y_ if graded else self.neighbours_.Y_[:, :n],
+            calibration=np.zeros((0, 2)) if calibration is None else np.asarray(calibration),
+        )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated P(pass) for every prompt (row) and candidate model (column)."""
-        check_is_fitted(self)
-        X = check_array(X, dtype=np.float64)
-        neighbours = self.neighbours_.predict_proba(X)[:, : self.n_outputs_]
-        return self._calibrate(self._blend(self.linear_.predict_proba(X), neighbours))
+        return self.predict_proba_and_score(X)[0]
 
     def predict_proba_and_score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated P(pass) and the (uncalibrated) expected score per prompt and model.
 
         One kNN pass. On 0/1 data the expected score is the uncalibrated P(pass).
         """
-        check_is_fitted(self)
-        X = check_array(X, dtype=np.float64)
-        neighbours = self.neighbours_.predict_proba(X)
-        n = self.n_outputs_
-        proba = self._blend(self.linear_.predict_proba(X), neighbours[:, :n])
-        if not self.graded_:
-            return self._calibrate(proba), proba
-        score = self._blend(self.score_linear_.predict_proba(X), neighbours[:, n:])
-        return self._calibrate(proba), score
+        return self.to_arrays().predict(check_array(X, dtype=np.float64))
 
 
 def cheapest_passing_classifier(C: float = 1.0) -> LogisticRegression:

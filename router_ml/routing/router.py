@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +21,11 @@ from router_ml.embedding.backends import Backend, load_encoder
 from router_ml.embedding.encoder import Encoder
 from router_ml.embedding.onnx_encoder import OnnxEncoder
 from router_ml.errors import ArtifactError, InvalidRequestError
+from router_ml.routing.head_arrays import HeadArrays
 from router_ml.routing.policy import LEGACY_UTILITY_VALUE, Policy
 
 PASS_MODEL_FILE = "pass_model.joblib"
+HEADS_FILE = "heads.npz"
 LABEL_CLASSIFIER_FILE = "label_classifier.joblib"
 CATALOG_FILE = "catalog.toml"
 TRAINING_PROMPTS_FILE = "training_prompts.sha256"
@@ -79,27 +82,45 @@ class RouteDecision:
 
 
 class Router:
-    """A loaded router version. Build one with :meth:`Router.load`."""
+    """A loaded router version. Build one with :meth:`Router.load`.
+
+    Routing evaluates ``heads`` (plain arrays, no scikit-learn import) when the version has
+    them; the pickled estimators (``pass_model``, ``label_classifier``) are read from the
+    version folder only when first used, e.g. by reports.
+    """
 
     def __init__(
         self,
         folder: Path,
         manifest: dict[str, Any],
-        pass_model: Any,
-        label_classifier: Any,
         catalog: Catalog,
         encoder: Encoder | OnnxEncoder,
+        *,
+        heads: HeadArrays | None = None,
+        pass_model: Any = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
-        self.pass_model = pass_model
-        self.label_classifier = label_classifier
+        self.heads = heads
+        self._pass_model = pass_model
         self.catalog = catalog
         self.encoder = encoder
         self.models: list[str] = list(manifest["models"])
         self.cost_rule = CostRule(**manifest["cost_rule"])
         self.policy = Policy(**{"value": LEGACY_UTILITY_VALUE, **manifest["policy"]})
         self.loaded_at = time.time()
+
+    @property
+    def pass_model(self) -> Any:
+        """The pass-probability estimator (unpickled on first use; hashes verified at load)."""
+        if self._pass_model is None:
+            self._pass_model = joblib.load(self.folder / PASS_MODEL_FILE)
+        return self._pass_model
+
+    @cached_property
+    def label_classifier(self) -> Any:
+        """The card's cheapest-passing classifier (unpickled on first use)."""
+        return joblib.load(self.folder / LABEL_CLASSIFIER_FILE)
 
     @classmethod
     def load(
@@ -134,14 +155,8 @@ class Router:
                 "router-ml, retrain it with `router-ml train`"
             )
         resolved = load_encoder(backend, folder, manifest["encoder"], spec=encoder, threads=threads)
-        return cls(
-            folder,
-            manifest,
-            joblib.load(folder / PASS_MODEL_FILE),
-            joblib.load(folder / LABEL_CLASSIFIER_FILE),
-            load_catalog(folder / CATALOG_FILE),
-            resolved,
-        )
+        heads = HeadArrays.load(folder / HEADS_FILE) if (folder / HEADS_FILE).is_file() else None
+        return cls(folder, manifest, load_catalog(folder / CATALOG_FILE), resolved, heads=heads)
 
     @property
     def version(self) -> str:
@@ -163,9 +178,14 @@ class Router:
         """Embed prompts with the router's encoder."""
         return self.encoder.encode(list(prompts))
 
+    def _predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.heads is not None:
+            return self.heads.predict(embeddings)
+        return self.pass_model.to_arrays().predict(embeddings)
+
     def pass_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated P(pass) per prompt (row) and model (column, in ``self.models`` order)."""
-        return np.clip(self.pass_model.predict_proba(embeddings), 0.0, 1.0)
+        return np.clip(self._predict(embeddings)[0], 0.0, 1.0)
 
     def outcome_estimates(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(pass) and the utility's value (expected score) per prompt (row) and model (column).
@@ -173,11 +193,11 @@ class Router:
         A version trained before the score head (``policy.value`` ``pass_probability``) has no
         expected score: its value is P(pass), what its default ``min_confidence`` was chosen with.
         """
+        proba, score = self._predict(embeddings)
+        proba = np.clip(proba, 0.0, 1.0)
         if self.policy.value == "pass_probability":
-            proba = self.pass_probabilities(embeddings)
             return proba, proba
-        proba, score = self.pass_model.predict_proba_and_score(embeddings)
-        return np.clip(proba, 0.0, 1.0), np.clip(score, 0.0, 1.0)
+        return proba, np.clip(score, 0.0, 1.0)
 
     def estimate_costs(self, prompts: Sequence[str]) -> np.ndarray:
         """Estimated USD cost per prompt (row) and model (column), from prompt length."""

@@ -34,6 +34,7 @@ from router_ml.routing.heads import PassProbabilityModel, cheapest_passing_class
 from router_ml.routing.policy import Policy, PolicyName
 from router_ml.routing.router import (
     CATALOG_FILE,
+    HEADS_FILE,
     LABEL_CLASSIFIER_FILE,
     PASS_MODEL_FILE,
     TRAINING_PROMPTS_FILE,
@@ -263,10 +264,12 @@ def write_version(
 ) -> dict[str, Any]:
     """Write a fitted router's files into a staging folder and seal them; returns the manifest.
 
-    The files include the encoder exported to ONNX (fp32) for serving without torch; ``encoder``
-    is the sentence-transformers model to export (default: the one the manifest records).
+    The files include the heads as plain arrays and the encoder exported to ONNX (fp32 and
+    int8), for serving without torch or scikit-learn; ``encoder`` is the sentence-transformers
+    model to export (default: the one the manifest records).
     """
     joblib.dump(fitted.pass_model, staged / PASS_MODEL_FILE)
+    fitted.pass_model.to_arrays().save(staged / HEADS_FILE)
     joblib.dump(fitted.label_classifier, staged / LABEL_CLASSIFIER_FILE)
     (staged / CATALOG_FILE).write_text(fitted.catalog_toml, encoding="utf-8")
     hashes = sorted({prompt_hash(p) for p in fitted.training_prompts})

@@ -88,7 +88,7 @@ def test_version_without_onnx_is_refused_by_the_onnx_backend(onnx_router):
 
 
 @pytest.mark.slow
-def test_serving_with_onnx_never_imports_torch(trained_registry):
+def test_serving_with_onnx_never_imports_torch_or_scikit_learn(trained_registry):
     script = textwrap.dedent(
         f"""
         import sys
@@ -106,7 +106,8 @@ def test_serving_with_onnx_never_imports_torch(trained_registry):
                 router_pb2.RouteRequest(prompt="What is 2 + 2?"), timeout=30
             )
         server.stop(0)
-        heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+        heavy = ("torch", "sentence_transformers", "transformers", "sklearn", "scipy", "pandas")
+        heavy = sorted(m for m in heavy if m in sys.modules)
         print(reply.model, heavy)
         """
     )

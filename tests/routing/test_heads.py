@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from router_ml.evaluation.metrics import expected_calibration_error
+from router_ml.routing.head_arrays import HeadArrays, calibrate
 from router_ml.routing.heads import (
     LinearPassModel,
     NeighbourPassModel,
     PassProbabilityModel,
-    calibrate,
     fit_platt,
     fold_ids,
 )
@@ -120,3 +120,21 @@ def test_calibration_never_changes_the_utility_decisions_on_binary_scores() -> N
     on_calibrated = [policy.choose(proba, costs, t)[0] for t in (0.3, 0.5, 0.7, 0.9)]
     on_raw = [policy.choose(raw, costs, t)[0] for t in (0.3, 0.5, 0.7, 0.9)]
     assert any((c != r).any() for c, r in zip(on_calibrated, on_raw, strict=True))
+
+
+@pytest.mark.parametrize("graded", [True, False])
+def test_saved_arrays_predict_what_the_estimator_predicts(tmp_path, graded) -> None:
+    scores = SCORES if graded else PASSES.astype(float)
+    model = PassProbabilityModel(n_neighbors=10, calibration_folds=2).fit(X, PASSES, scores)
+    model.to_arrays().save(tmp_path / "heads.npz")
+    loaded = HeadArrays.load(tmp_path / "heads.npz")
+    assert loaded.graded == graded and len(loaded.calibration) == 2
+    Z = RNG.normal(size=(7, 5))
+    for got, expected in zip(loaded.predict(Z), model.predict_proba_and_score(Z), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_arrays_without_calibration_report_the_blend() -> None:
+    model = PassProbabilityModel(n_neighbors=10, calibration_folds=0).fit(X, PASSES)
+    proba, value = model.to_arrays().predict(X)
+    assert len(model.to_arrays().calibration) == 0 and proba is value

@@ -29,13 +29,14 @@ def test_route_maximises_the_policy_utility(router: Router) -> None:
 
 
 def _variant(router: Router, policy: dict, pass_model: object | None = None) -> Router:
+    """``router`` with another policy; with ``pass_model``, routing on that estimator."""
     return Router(
         router.folder,
         {**router.manifest, "policy": policy},
-        pass_model or router.pass_model,
-        router.label_classifier,
         router.catalog,
         router.encoder,
+        heads=None if pass_model else router.heads,
+        pass_model=pass_model,
     )
 
 
@@ -56,7 +57,9 @@ def test_min_confidence_extremes(router: Router) -> None:
     cheapest = min(router.route(prompt).ranked, key=lambda e: e.estimated_cost_usd).model
     assert router.route(prompt, min_confidence=0.0).model == cheapest
     strict = router.route(prompt, min_confidence=1.0)
-    assert strict.confidence == max(e.pass_probability for e in strict.ranked)
+    # knob 1 ignores cost: the highest expected score (the confidence is calibrated, the value not)
+    assert strict.ranked[0].expected_score == max(e.expected_score for e in strict.ranked)
+    assert strict.confidence == strict.ranked[0].pass_probability
 
 
 def test_allowed_models_never_leaves_the_set(router: Router) -> None:
@@ -146,3 +149,13 @@ def test_a_version_from_before_the_score_head_routes_on_pass_probability(router:
     utility = {e.model: e.pass_probability - weight * e.estimated_cost_usd for e in decision.ranked}
     assert utility[decision.model] == pytest.approx(max(utility.values()))
     assert decision.confidence == pytest.approx(router.route(prompt).confidence)
+
+
+def test_routing_evaluates_the_saved_arrays_like_the_pickled_heads(router: Router) -> None:
+    assert router.heads is not None
+    X = router.embed(["What is 17 * 23?", "Write a haiku about the sea."])
+    from_pickle = _variant(router, router.manifest["policy"], router.pass_model)
+    for got, expected in zip(
+        router.outcome_estimates(X), from_pickle.outcome_estimates(X), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
