@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import threading
@@ -29,22 +28,6 @@ logger = logging.getLogger(__name__)
 ROUTER_SERVICE = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 HEALTH_NAMES = ("", ROUTER_SERVICE)
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-LARGE_BUFFER_BYTES = 1 << 20
-
-
-def return_large_buffers_to_the_system() -> None:
-    """Have glibc map buffers of 1 MB or more on their own, so they are unmapped when freed.
-
-    glibc's default threshold grows after large frees, so the activations of a batch of long
-    prompts otherwise stay resident: a fp32 server measured 490 MB after three batches of 32
-    long prompts, 190 MB with this. Does nothing on another C library.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
 
 
 class RoutingServer:
@@ -92,10 +75,8 @@ class RoutingServer:
 
         BLAS gets one thread: the heads' small products (one prompt against ~10k neighbours) took
         12 ms with OpenBLAS's threads contending with onnxruntime's on 2 cores, 1.5 ms without.
-        Large buffers go back to the system when freed (:func:`return_large_buffers_to_the_system`).
         """
         threadpool_limits(1, user_api="blas")
-        return_large_buffers_to_the_system()
         self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
         self.worker.start()
         self.grpc.start()
