@@ -30,7 +30,7 @@ ONNX_FILE = "encoder.onnx"
 INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_OPSET = 17
-MAX_BATCH_TOKENS = 2048
+MAX_BATCH_TOKENS = 1024
 Pooling = Literal["mean", "cls"]
 
 
@@ -172,7 +172,10 @@ class OnnxEncoder:
     identity : the sentence-transformers encoder they were exported from.
     threads : onnxruntime intra-op threads (None: onnxruntime's default, one per core).
     batch_size : most prompts per forward pass (prompts are sorted by length first).
-    max_batch_tokens : most padded tokens (rows x longest row) per forward pass.
+    max_batch_tokens : most padded tokens (rows x longest row) per forward pass. It bounds what
+        onnxruntime's memory arena grows to: measured int8, the default arena with 1,024 tokens
+        kept 270 MB resident after batches of long prompts, 560 MB with 4,096, at the same
+        throughput; without the arena, int8 encoded 25-30% fewer short prompts per second.
     """
 
     def __init__(
@@ -211,7 +214,6 @@ class OnnxEncoder:
         ort = _onnxruntime()
         options = ort.SessionOptions()
         options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False  # the arena keeps the largest batch's memory resident
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
         return ort.InferenceSession(
