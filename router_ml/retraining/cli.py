@@ -21,7 +21,7 @@ def _exit_75_when_locked(run: Callable[[argparse.Namespace], int]) -> Callable[.
 
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
-        from router_ml.retraining.job import EXIT_LOCKED
+        from router_ml.retraining.options import EXIT_LOCKED
 
         try:
             return run(args)
@@ -34,7 +34,7 @@ def _exit_75_when_locked(run: Callable[[argparse.Namespace], int]) -> Callable[.
 
 def add_retrain(commands: argparse._SubParsersAction) -> None:
     """Register the ``retrain`` subcommand."""
-    from router_ml.retraining.job import ENGINES
+    from router_ml.retraining.options import ENGINES
 
     parser = commands.add_parser(
         "retrain",

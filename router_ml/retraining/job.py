@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from router_ml.errors import ConfigError
 from router_ml.retraining.drift import Drift, measure_drift
 from router_ml.retraining.gate import FIRST_VERSION, gate_figures, judge
 from router_ml.retraining.history import History, assemble_history, history_files
+from router_ml.retraining.options import ENGINES, EXIT_KEPT, EXIT_PROMOTED, Engine
 from router_ml.retraining.record import (
     RECORD_JSON,
     RECORD_MARKDOWN,
@@ -72,12 +73,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Engine = Literal["local", "ray"]
-ENGINES: tuple[Engine, ...] = ("local", "ray")
 #: Reads one log file into outcomes (with the score scale to normalise by).
 Reader = Callable[[Path, ScoreScale], list[Outcome]]
-#: Exit codes of ``router-ml retrain`` besides 1 (failed): 75 is EX_TEMPFAIL, try again later.
-EXIT_PROMOTED, EXIT_KEPT, EXIT_LOCKED = 0, 3, 75
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,13 @@ def test_route_cli(served: Served, router: Router) -> None:
     )
 
 
+def test_the_serving_process_loads_no_training_libraries(served: Served) -> None:
+    route_cli(PROMPT, "--target", served.target)
+    mapped = Path(f"/proc/{served.process.pid}/maps").read_text()
+    heavy = ("torch", "sentence_transformers", "sklearn", "scipy", "pandas", "matplotlib")
+    assert [name for name in heavy if f"site-packages/{name}/" in mapped] == []
+
+
 def test_sighup_reloads(served: Served) -> None:
     new = clone_version(served.registry, "99990101T000000Z-sighup").name
     set_current(served.registry, new)
