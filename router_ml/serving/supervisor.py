@@ -3,7 +3,8 @@
 Each process has its own encoder, heads, embedding worker and metrics port, and ``cores / N``
 encoder threads, so together they do not oversubscribe the cores; the kernel spreads new
 connections over them, and Python work (gRPC, decisions) no longer shares one interpreter lock.
-The parent forwards SIGTERM, SIGINT and SIGHUP to every process and exits with the worst code.
+The parent forwards SIGTERM, SIGINT and SIGHUP to every process; when one exits, it drains the
+others, and it exits 0 only when every process did.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import wait
 from types import FrameType
 
+from router_ml.errors import RouterMLError
 from router_ml.serving.config import ServerConfig
 from router_ml.serving.server import RoutingServer, serve
 
@@ -58,7 +62,12 @@ def _run_worker(
 ) -> None:
     os.setpgrp()  # a terminal's Ctrl-C reaches the parent only, which forwards it once
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    raise SystemExit(serve(config, on_ready=on_ready))
+    try:
+        code = serve(config, on_ready=on_ready)
+    except RouterMLError as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    raise SystemExit(code)
 
 
 def serve_workers(
@@ -66,9 +75,11 @@ def serve_workers(
     workers: int,
     on_ready: Callable[[RoutingServer], None] | None = None,
 ) -> int:
-    """Run ``workers`` server processes until they exit; 0 when every one drained cleanly.
+    """Run ``workers`` server processes; 0 when every one drained cleanly.
 
-    ``on_ready`` runs in each process once it serves (it must be picklable: a module function).
+    When one process exits (a failed start, a crash), the others are asked to drain too, so the
+    service is either whole or gone, never silently short of capacity. ``on_ready`` runs in each
+    process once it serves (it must be picklable: a module function).
     """
     if workers == 1:
         return serve(config, on_ready=on_ready)
@@ -78,10 +89,12 @@ def serve_workers(
         context.Process(target=_run_worker, args=(c, level, on_ready), name=f"router-ml-serve-{i}")
         for i, c in enumerate(worker_configs(config, workers))
     ]
-    for process in processes:
-        process.start()
+
+    stopping: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
+        if signum != signal.SIGHUP:
+            stopping.append(signum)
         for process in processes:
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signum)
@@ -89,10 +102,15 @@ def serve_workers(
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
         for process in processes:
+            process.start()
+        wait([process.sentinel for process in processes])
+        if not stopping:  # one process ended on its own: drain the rest (once, not forced)
+            forward(signal.SIGTERM, None)
+        for process in processes:
             process.join()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    codes = [process.exitcode or 0 for process in processes]
+    codes = [process.exitcode for process in processes]
     logger.info("server processes exited with %s", codes)
     return 0 if all(code == 0 for code in codes) else 1

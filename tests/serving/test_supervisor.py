@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from router_ml.serving.config import ServerConfig
@@ -35,3 +37,11 @@ def test_the_free_port_can_be_shared_by_two_listeners() -> None:
         listeners.append(listener)
     for listener in listeners:
         listener.close()
+
+
+def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(tmp_path / "none")]
+    command += ["--workers", "2", "--port", "0", "--metrics-port", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Error:" in done.stderr and str(tmp_path / "none") in done.stderr
