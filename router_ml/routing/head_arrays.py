@@ -57,6 +57,11 @@ def weighted_rates(similarity: np.ndarray, outcomes: np.ndarray, k: int) -> np.n
     return (rates / weights.sum(axis=1, keepdims=True)).astype(np.float64)
 
 
+def blend(linear_weight: float, linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """``linear_weight`` x the linear part + the rest x the neighbour part."""
+    return linear_weight * linear + (1.0 - linear_weight) * neighbours
+
+
 @dataclass(frozen=True, eq=False)
 class HeadArrays:
     """Everything :meth:`predict` needs, as arrays.
@@ -92,11 +97,11 @@ class HeadArrays:
         On 0/1 data the expected score is the uncalibrated P(pass): calibration never changes
         what the utility policy maximises.
         """
-        w, n = self.linear_weight, self.n_models
+        n = self.n_models
         linear = linear_outputs(X, self.coef, self.intercept)
         k = min(self.n_neighbors, len(self.neighbours))
         near = weighted_rates(unit_rows(X) @ self.neighbours.T, self.outcomes, k)
-        blended = w * linear + (1.0 - w) * near
+        blended = blend(self.linear_weight, linear, near)
         raw = blended[:, :n]
         calibration = self.calibration if len(self.calibration) else None
         return calibrate(raw, calibration), (blended[:, n:] if self.graded else raw)

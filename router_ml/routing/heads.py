@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from router_ml.routing.head_arrays import (
     RATE_CLIP,
     HeadArrays,
+    blend,
     clipped_logit,
     linear_outputs,
     sigmoid,
@@ -249,14 +250,11 @@ class PassProbabilityModel(BaseEstimator):
             held = folds == k
             part = LinearPassModel(C=self.C).fit(X[~held], Y[~held])
             linear[held] = part.predict_proba(X[held])
-        return self._blend(linear, neighbours)
+        return blend(self.linear_weight, linear, neighbours)
 
     def _fit_calibration(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         oof = self._out_of_fold(X, Y)
         return np.array([fit_platt(oof[:, j], Y[:, j]) for j in range(Y.shape[1])])
-
-    def _blend(self, linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-        return self.linear_weight * linear + (1.0 - self.linear_weight) * neighbours
 
     def to_arrays(self) -> HeadArrays:
         """The fitted heads as plain arrays (what serving loads, without scikit-learn).

@@ -84,9 +84,9 @@ class RouteDecision:
 class Router:
     """A loaded router version. Build one with :meth:`Router.load`.
 
-    Routing evaluates ``heads`` (plain arrays, no scikit-learn import) when the version has
-    them; the pickled estimators (``pass_model``, ``label_classifier``) are read from the
-    version folder only when first used, e.g. by reports.
+    Routing evaluates ``heads`` (plain arrays, no scikit-learn import when the version has
+    ``heads.npz``); the pickled estimators (``pass_model``, ``label_classifier``) are read from
+    the version folder only when first used, e.g. by reports.
     """
 
     def __init__(
@@ -101,7 +101,7 @@ class Router:
     ) -> None:
         self.folder = folder
         self.manifest = manifest
-        self.heads = heads
+        self._heads = heads
         self._pass_model = pass_model
         self.catalog = catalog
         self.encoder = encoder
@@ -116,6 +116,14 @@ class Router:
         if self._pass_model is None:
             self._pass_model = joblib.load(self.folder / PASS_MODEL_FILE)
         return self._pass_model
+
+    @property
+    def heads(self) -> HeadArrays:
+        """The heads as arrays: the version's ``heads.npz``, or derived once from the pickled
+        estimator (versions written before ``heads.npz``)."""
+        if self._heads is None:
+            self._heads = self.pass_model.to_arrays()
+        return self._heads
 
     @cached_property
     def label_classifier(self) -> Any:
@@ -178,14 +186,9 @@ class Router:
         """Embed prompts with the router's encoder."""
         return self.encoder.encode(list(prompts))
 
-    def _predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.heads is not None:
-            return self.heads.predict(embeddings)
-        return self.pass_model.to_arrays().predict(embeddings)
-
     def pass_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated P(pass) per prompt (row) and model (column, in ``self.models`` order)."""
-        return np.clip(self._predict(embeddings)[0], 0.0, 1.0)
+        return np.clip(self.heads.predict(embeddings)[0], 0.0, 1.0)
 
     def outcome_estimates(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(pass) and the utility's value (expected score) per prompt (row) and model (column).
@@ -193,7 +196,7 @@ class Router:
         A version trained before the score head (``policy.value`` ``pass_probability``) has no
         expected score: its value is P(pass), what its default ``min_confidence`` was chosen with.
         """
-        proba, score = self._predict(embeddings)
+        proba, score = self.heads.predict(embeddings)
         proba = np.clip(proba, 0.0, 1.0)
         if self.policy.value == "pass_probability":
             return proba, proba

@@ -10,6 +10,8 @@ import pytest
 
 from router_ml import InvalidRequestError, Router
 from router_ml.data.splits import prompt_hash
+from router_ml.routing.head_arrays import HeadArrays
+from router_ml.routing.router import HEADS_FILE
 
 
 def test_route_maximises_the_policy_utility(router: Router) -> None:
@@ -152,7 +154,8 @@ def test_a_version_from_before_the_score_head_routes_on_pass_probability(router:
 
 
 def test_routing_evaluates_the_saved_arrays_like_the_pickled_heads(router: Router) -> None:
-    assert router.heads is not None
+    saved = HeadArrays.load(router.folder / HEADS_FILE)
+    np.testing.assert_array_equal(router.heads.coef, saved.coef)
     X = router.embed(["What is 17 * 23?", "Write a haiku about the sea."])
     from_pickle = _variant(router, router.manifest["policy"], router.pass_model)
     for got, expected in zip(
