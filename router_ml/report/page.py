@@ -235,7 +235,8 @@ DEFINITIONS = {
     "cost": "total USD over the prompts: the logged cost, else logged tokens x catalog prices, "
     "else the router's estimate from the prompt length.",
     "zero router": "the same policy with each model's training pass rate as P(pass) (and training "
-    "mean score as expected score) for every prompt: no prompt information. What the learned router earns is its margin over it.",
+    "mean score as expected score) for every prompt: no prompt information. What the learned "
+    "router earns is its margin over it.",
     "random router": "each prompt goes to a model at random with the router's traffic shares "
     "(expected figures). A router that does not beat it does not use the prompt.",
     "oracle": "per prompt the cheapest model that passes; if none does, the cheapest model.",

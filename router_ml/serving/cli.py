@@ -83,7 +83,7 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         choices=BACKENDS,
         default=defaults.backend,
         help="encoder: the version's fp32 ONNX export (exact, no torch), its int8 quantization "
-        "(faster, ~95%% identical decisions) or sentence-transformers",
+        "(faster, 93-94%% identical decisions) or sentence-transformers",
     )
     parser.add_argument(
         "--encoder-threads",
