@@ -28,6 +28,17 @@ logger = logging.getLogger(__name__)
 ROUTER_SERVICE = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 HEALTH_NAMES = ("", ROUTER_SERVICE)
+SIGNAL_CHECK_S = 0.25
+
+
+def wait_interruptibly(event: threading.Event) -> None:
+    """Wait for ``event`` in short slices, so the main thread keeps running signal handlers.
+
+    The kernel may hand SIGTERM to any of the process's threads; Python then runs the handler only
+    when the main thread next executes bytecode, which a wait without a timeout never does.
+    """
+    while not event.wait(SIGNAL_CHECK_S):
+        pass
 
 
 class RoutingServer:
@@ -103,7 +114,7 @@ class RoutingServer:
     def stop(self, grace: float | None) -> None:
         """Go NOT_SERVING, refuse new RPCs, give in-flight ones ``grace`` seconds, then shut down."""
         self.health.enter_graceful_shutdown()
-        self.grpc.stop(grace).wait()
+        wait_interruptibly(self.grpc.stop(grace))
         self.holder.stop()
         self.worker.stop()
         self.metrics.close()
@@ -168,7 +179,7 @@ class _Signals:
 
 
 def _wait_ready(server: RoutingServer, signals: _Signals) -> bool:
-    while not server.wait_until_ready(timeout=0.25):
+    while not server.wait_until_ready(timeout=SIGNAL_CHECK_S):
         if signals.stop_requested.is_set():
             return False
     return True
@@ -196,7 +207,7 @@ def serve(config: ServerConfig, on_ready: Callable[[RoutingServer], None] | None
         )
         if _wait_ready(server, signals) and on_ready is not None:
             on_ready(server)
-        signals.stop_requested.wait()
+        wait_interruptibly(signals.stop_requested)
         server.stop(config.grace)
     except BaseException:
         server.stop(0)
