@@ -253,9 +253,9 @@ def test_sigterm_drains_in_flight_calls(served: Served) -> None:
         wait_for(lambda: SERVING in watcher.statuses, READY_TIMEOUT, "SERVING")
         callers = batch_calls(router_pb2_grpc.RouterStub(channel), results)
         wait_for(
-            lambda: served.metric("router_ml_in_flight_requests") >= 1,
+            lambda: served.metric("router_ml_in_flight_requests") >= len(callers),
             30,
-            lambda: f"calls in flight (finished: {results})",
+            lambda: f"all calls in flight (finished: {results})",
         )
         served.process.send_signal(signal.SIGTERM)
         for caller in callers:
