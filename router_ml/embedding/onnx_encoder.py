@@ -8,6 +8,7 @@ embeds with them exactly as the sentence-transformers model does: its tokenizer 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -31,6 +32,8 @@ INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_OPSET = 17
 MAX_BATCH_TOKENS = 1024
+FUSED_MODEL_TYPES = ("bert",)
+FUSION_TOLERANCE = 1e-4
 Pooling = Literal["mean", "cls"]
 
 
@@ -45,6 +48,7 @@ class OnnxSpec:
     max_seq_length: int
     dimension: int
     int8_file: str | None = None
+    fused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "inputs": list(self.inputs)}
@@ -77,57 +81,122 @@ def _pooling(model: Any) -> Pooling:
     return mode
 
 
-def _export_graph(model: Any, inputs: tuple[str, ...], path: Path) -> None:
+def _export_graph(model: Any, inputs: tuple[str, ...], path: Path) -> dict[str, np.ndarray]:
+    """Export the transformer to ``path``; return the example inputs it was traced with.
+
+    Attention is exported in its eager form, the pattern onnxruntime's fusions recognise (the
+    default SDPA form is not fused); the model's own setting is restored afterwards.
+    """
     import torch
+
+    transformer = model[0].auto_model.eval()
 
     class Hidden(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.transformer = model[0].auto_model.eval()
+            self.transformer = transformer
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
             named = dict(zip(inputs, tensors, strict=True))
             return self.transformer(**named).last_hidden_state
 
-    example = model.tokenizer(["an example prompt"], return_tensors="pt")
+    example = model.tokenizer(["an example prompt", "a second, longer example"], padding=True)
+    tensors = tuple(torch.tensor(example[name]) for name in inputs)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*inputs, "hidden")}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-        torch.onnx.export(
-            Hidden(),
-            tuple(example[name] for name in inputs),
-            str(path),
-            input_names=list(inputs),
-            output_names=["hidden"],
-            dynamic_axes=axes,
-            opset_version=ONNX_OPSET,
-            dynamo=False,
+    attention = transformer.config._attn_implementation
+    transformer.set_attn_implementation("eager")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+            torch.onnx.export(
+                Hidden(),
+                tensors,
+                str(path),
+                input_names=list(inputs),
+                output_names=["hidden"],
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+    finally:
+        transformer.set_attn_implementation(attention)
+    return {name: np.asarray(example[name], dtype=np.int64) for name in inputs}
+
+
+def _hidden(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    session = _onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantizer and optimizer log advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _fuse(
+    source: Path,
+    target: Path,
+    config: Any,
+    feeds: dict[str, np.ndarray],
+    tolerance: float = FUSION_TOLERANCE,
+) -> bool:
+    """Write ``source`` with onnxruntime's BERT fusions (attention, GELU, layer norms) to
+    ``target``; True when fused, False (nothing written) for other architectures or when the
+    fused graph's hidden states on ``feeds`` differ from the original's by more than
+    ``tolerance``.
+
+    Measured on this 2-core AVX2 machine (MiniLM-L6, fp32): long prompts encode 15-20% faster,
+    short and medium ones the same; int8 after fusion encodes long prompts ~40% faster.
+    """
+    if config.model_type not in FUSED_MODEL_TYPES:
+        return False
+    from onnxruntime.transformers import optimizer
+
+    with _quiet_root_logger():
+        fused = optimizer.optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=0,
         )
+    fused.save_model_to_file(str(target))
+    difference = float(np.abs(_hidden(target, feeds) - _hidden(source, feeds)).max())
+    if difference <= tolerance:
+        return True
+    target.unlink()
+    logger.warning("the fused ONNX graph differs by %.2g; serving it unfused", difference)
+    return False
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer logs pre-processing advice on the root logger
-    try:
+    with _quiet_root_logger():
         quantize_dynamic(
             source,
             target,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=["MatMul", "Attention"],
             per_channel=True,
             weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops' outputs
         )
-    finally:
-        root.setLevel(level)
 
 
 def export_onnx(encoder: Encoder, folder: Path) -> OnnxSpec:
     """Write ``encoder``'s transformer as fp32 and int8 ONNX, and its tokenizer, into ``folder``.
 
-    fp32 is the exact one (cosine 1.0000 to sentence-transformers, the same decisions). int8
-    (dynamic, per-channel MatMul weights; 58 MB against 90 MB) encoded 1.2-1.7x faster on this
+    Both are fused for BERT-type encoders (:func:`_fuse`). fp32 is the exact one (cosine 1.0000
+    to sentence-transformers, the same decisions). int8 (dynamic, per-channel weights of the
+    matrix products and attention; 58 MB against 90 MB) encoded 1.2-1.7x faster on this
     AVX2 machine but is not exact: cosine ~0.993, 93-94% identical decisions, savings moved by
     0.02-0.03 (README, "Serving performance"); serving uses it only when asked
     (``--backend onnx-int8``).
@@ -139,28 +208,31 @@ def export_onnx(encoder: Encoder, folder: Path) -> OnnxSpec:
     """
     model = encoder.model
     inputs = tuple(model.tokenizer.model_input_names)
-    spec = OnnxSpec(
-        ONNX_FILE,
-        TOKENIZER_FILE,
-        inputs,
-        _pooling(model),
-        int(model.max_seq_length),
-        encoder.dimension,
-        INT8_FILE,
-    )
+    pooling = _pooling(model)
     model.tokenizer.backend_tokenizer.save(str(folder / TOKENIZER_FILE))
     with tempfile.TemporaryDirectory() as scratch:
-        graph, quantized = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
+        exported, fused = Path(scratch) / "exported.onnx", Path(scratch) / "fused.onnx"
+        quantized = Path(scratch) / "int8.onnx"
         try:
-            _export_graph(model, inputs, graph)
-            _quantize_int8(graph, quantized)
+            feeds = _export_graph(model, inputs, exported)
+            is_fused = _fuse(exported, fused, model[0].auto_model.config, feeds)
+            _quantize_int8(fused if is_fused else exported, quantized)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EncoderError(f"cannot export {encoder.name} to ONNX: {first}") from exc
-        os.replace(graph, folder / ONNX_FILE)
+        os.replace(fused if is_fused else exported, folder / ONNX_FILE)
         os.replace(quantized, folder / INT8_FILE)
-    logger.info("exported %s to ONNX (fp32 and int8)", encoder.name)
-    return spec
+    logger.info("exported %s to ONNX (fp32 and int8%s)", encoder.name, ", fused" * is_fused)
+    return OnnxSpec(
+        ONNX_FILE,
+        TOKENIZER_FILE,
+        inputs,
+        pooling,
+        int(model.max_seq_length),
+        encoder.dimension,
+        INT8_FILE,
+        is_fused,
+    )
 
 
 class OnnxEncoder:

@@ -13,7 +13,7 @@ import pytest
 
 from router_ml import Router
 from router_ml.embedding.backends import load_encoder
-from router_ml.embedding.onnx_encoder import OnnxEncoder, _batches
+from router_ml.embedding.onnx_encoder import OnnxEncoder, _batches, _export_graph, _fuse
 from router_ml.errors import ArtifactError, ConfigError
 
 
@@ -60,6 +60,33 @@ def test_version_files_hold_the_onnx_exports(onnx_router):
     recorded = onnx_router.manifest["encoder"]["onnx"]
     files = json.loads((onnx_router.folder / "manifest.json").read_text())["files"]
     assert {recorded["file"], recorded["int8_file"], recorded["tokenizer"]} <= set(files)
+
+
+def test_bert_encoders_are_exported_fused(onnx_router):
+    import onnx
+
+    folder = onnx_router.folder
+    recorded = onnx_router.manifest["encoder"]["onnx"]
+    ops = {
+        key: {node.op_type for node in onnx.load(folder / recorded[key]).graph.node}
+        for key in ("file", "int8_file")
+    }
+    assert recorded["fused"] is True
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= ops["file"]
+    assert {"QAttention", "MatMulInteger"} <= ops["int8_file"]
+
+
+def test_fusion_is_refused_when_its_output_differs(encoder, tmp_path, caplog):
+    """Fused kernels round differently (not bit-exact): a zero tolerance refuses the fusion."""
+    config = encoder.model[0].auto_model.config
+    exported, fused = tmp_path / "exported.onnx", tmp_path / "fused.onnx"
+    feeds = _export_graph(encoder.model, tuple(encoder.model.tokenizer.model_input_names), exported)
+    assert config._attn_implementation != "eager", "the model's own attention is restored"
+    assert _fuse(exported, fused, config, feeds, tolerance=0.0) is False and not fused.exists()
+    other = config.__class__(**{**config.to_dict(), "model_type": "mpnet"})
+    assert _fuse(exported, fused, other, feeds) is False and not fused.exists()
+    assert _fuse(exported, fused, config, feeds) is True and fused.exists()
+    assert "differs by" in caplog.text
 
 
 def test_int8_export_is_close_to_sentence_transformers(trained_registry, encoder, prompts):
