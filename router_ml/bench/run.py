@@ -2,7 +2,8 @@
 
 Prompts are real and distinct (no decision-cache hits) from the bundled data, in three sizes by
 characters (~4 per token). The naive reference is one process embedding one prompt at a time with
-``SentenceTransformer.encode`` (fp32) and applying the router's heads.
+``SentenceTransformer.encode`` (fp32) and applying the router's heads. Each cell also reads the
+server's own histograms, so client latency splits into time in the handler and in the encoder.
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from router_ml.errors import RouterMLError
 
 BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
 SIZES = {"short": (60, 120), "medium": (300, 520), "long": (1300, 2000)}
-READY = re.compile(r"serving version (\S+) on (\S+):(\d+)")
+READY = re.compile(r"serving version (\S+) on (\S+):(\d+) \(metrics: (\S+)\)")
+SERVER_HISTOGRAMS = {
+    "server_ms": "router_ml_request_duration_seconds",
+    "encoder_ms": "router_ml_embedding_duration_seconds",
+}
 THREADS_PER_CLIENT = 8
 STARTUP_TIMEOUT = 180.0
 
@@ -61,8 +68,9 @@ def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
 
 
 @contextmanager
-def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A ``router-ml serve`` subprocess on a free port; yields it and its target once ready."""
+def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
+    """A ``router-ml serve`` subprocess on a free port; yields it, its target and its processes'
+    metrics URLs once every process is ready."""
     command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(config.model)]
     command += ["--port", "0", "--metrics-port", "0", "--backend", config.backend]
     command += ["--workers", str(config.workers)]
@@ -70,11 +78,13 @@ def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str]
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
-        started, ready = time.monotonic(), 0
+        started, metrics = time.monotonic(), []
         for line in process.stdout:
-            if (match := READY.search(line)) and (ready := ready + 1) == config.workers:
-                yield process, f"{match[2]}:{match[3]}"
-                break
+            if match := READY.search(line):
+                metrics.append(match[4])
+                if len(metrics) == config.workers:
+                    yield process, f"{match[2]}:{match[3]}", metrics
+                    break
             if time.monotonic() - started > STARTUP_TIMEOUT:
                 break
         else:
@@ -92,13 +102,13 @@ def _client(
     import grpc
 
     from router_ml.client import route_request
-    from router_ml.v1 import router_pb2_grpc
+    from router_ml.v1 import router_pb2, router_pb2_grpc
 
     latencies: list[float] = []
     errors: list[str] = []
     with grpc.insecure_channel(target) as channel:
         stub = router_pb2_grpc.RouterStub(channel)
-        stub.Route(route_request("warm-up prompt for the bench client"), timeout=30)
+        stub.GetModelInfo(router_pb2.GetModelInfoRequest(), timeout=30)  # connect, route nothing
 
         def run(mine: list[str]) -> None:
             for prompt in mine:
@@ -141,6 +151,35 @@ def drive(target: str, prompts: list[str], concurrency: int) -> dict[str, float]
     }
 
 
+def histogram_totals(urls: list[str]) -> dict[str, tuple[float, float]]:
+    """Seconds and observations so far of each of :data:`SERVER_HISTOGRAMS` (Route RPCs only),
+    over all processes."""
+    totals = dict.fromkeys(SERVER_HISTOGRAMS, (0.0, 0.0))
+    names = {name: key for key, name in SERVER_HISTOGRAMS.items()}
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=10) as page:
+            families = text_string_to_metric_families(page.read().decode())
+        for family in filter(lambda f: f.name in names, families):
+            key = names[family.name]
+            routes = [x for x in family.samples if x.labels.get("method", "Route") == "Route"]
+            seconds = sum(x.value for x in routes if x.name.endswith("_sum"))
+            count = sum(x.value for x in routes if x.name.endswith("_count"))
+            totals[key] = (totals[key][0] + seconds, totals[key][1] + count)
+    return totals
+
+
+def server_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float | None]:
+    """Mean ms per observation between two :func:`histogram_totals`: per RPC in the handler
+    (``server_ms``) and per encoder call, which may serve several RPCs (``encoder_ms``)."""
+    means = {}
+    for key, (seconds, count) in after.items():
+        observed = count - before[key][1]
+        means[key] = round(1000 * (seconds - before[key][0]) / observed, 2) if observed else None
+    return means
+
+
 def naive_rps(model: Path, prompts: dict[str, list[str]], n: int) -> dict[str, float]:
     """Prompts per second of the naive reference: one fp32 sentence-transformers call per prompt."""
     from threadpoolctl import threadpool_limits
@@ -181,13 +220,15 @@ def bench(config: BenchConfig) -> dict:
         "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]},
         "server": {"backend": config.backend, "workers": config.workers},
     }
-    with server_process(config) as (process, target):
+    with server_process(config) as (process, target, metrics):
         for size, texts in prompts.items():
             cells: dict = {}
             per_cell = min(config.requests, len(texts) // len(config.concurrency))
             for k, concurrency in enumerate(config.concurrency):
                 chunk = texts[k * per_cell : (k + 1) * per_cell]
+                before = histogram_totals(metrics)
                 cells[f"c{concurrency}"] = drive(target, chunk, concurrency)
+                cells[f"c{concurrency}"] |= server_means(before, histogram_totals(metrics))
             repeat = drive(target, texts[:per_cell], max(config.concurrency))
             cells["cache_hit_rps"] = repeat["throughput_rps"]
             result[size] = cells

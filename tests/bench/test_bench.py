@@ -27,3 +27,5 @@ def test_bench_json_has_every_figure(trained_registry: Path):
             assert figures["p50_ms"] <= figures["p99_ms"]
             assert figures["throughput_rps"] > 0
         assert result[size]["naive_rps"] > 0 and result[size]["ratio"] > 0
+        one = result[size]["c1"]
+        assert 0 < one["encoder_ms"] < one["server_ms"] < one["p99_ms"], "one encoder call per RPC"
