@@ -9,11 +9,15 @@ Usage (from the repository root)::
 Builds the graphs from the default encoder in a temporary folder, as ``router-ml train``
 does, and times each on distinct short, medium and long prompts of the bundled log (the bench's
 sizes): prompts/s in batches, median ms for one prompt, and cosine to sentence-transformers.
+Then each ONNX graph encodes the same prompts alone in a fresh process, whose resident memory
+after that (``rss``) is what the graph and onnxruntime's arena cost, with no server around it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -23,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from router_ml.bench.run import BUNDLED, prompts_by_size
-from router_ml.embedding.encoder import Encoder
+from router_ml.bench.run import BUNDLED, prompts_by_size, rss_mb
+from router_ml.embedding.encoder import Encoder, EncoderIdentity
 from router_ml.embedding.onnx_encoder import (
     OnnxEncoder,
     OnnxSpec,
@@ -85,6 +89,17 @@ def timed(encode, texts: list[str]) -> tuple[float, float, np.ndarray]:
     return len(texts) / statistics.median(runs), 1000 * statistics.median(single), vectors
 
 
+def resident_mb(
+    folder: Path, spec: OnnxSpec, identity: EncoderIdentity, prompts: dict[str, list[str]]
+) -> float:
+    """RSS (MB) of this process after the graph ``spec`` embedded every prompt; run it in a fresh
+    process."""
+    graph = OnnxEncoder(folder, spec, identity, threads=THREADS)
+    for texts in prompts.values():
+        graph.encode(texts)
+    return rss_mb(os.getpid())
+
+
 def main() -> None:
     encoder = Encoder()
     prompts = prompts_by_size(BUNDLED, 96)
@@ -100,14 +115,16 @@ def main() -> None:
             encoder.dimension,
         )
         candidates = {"sentence-transformers": encoder.encode}
-        for name, file in graphs(encoder, folder).items():
-            onnx = OnnxEncoder(
+        onnx = {
+            name: OnnxEncoder(
                 folder,
                 OnnxSpec(**{**spec.__dict__, "file": file}),
                 encoder.identity,
                 threads=THREADS,
             )
-            candidates[name] = onnx.encode
+            for name, file in graphs(encoder, folder).items()
+        }
+        candidates |= {name: graph.encode for name, graph in onnx.items()}
         reference = {size: encoder.encode(texts) for size, texts in prompts.items()}
         for name, encode in candidates.items():
             cells = []
@@ -116,6 +133,11 @@ def main() -> None:
                 cosine = (vectors * reference[size]).sum(axis=1).min()
                 cells.append(f"{rate:5.0f}/s {single:5.1f} ms min cos {cosine:.4f}")
             print(f"{name:20s} " + "  ".join(cells), flush=True)
+        spawn = multiprocessing.get_context("spawn")
+        for name, graph in onnx.items():
+            with spawn.Pool(1) as alone:
+                rss = alone.apply(resident_mb, (folder, graph.spec, encoder.identity, prompts))
+            print(f"{name:20s} rss {rss:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":
