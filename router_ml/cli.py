@@ -72,6 +72,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         default="utility",
         help="decision policy: expected utility with a cost weight, or the cheapest model over the knob",
     )
+    parser.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=None,
+        metavar="TOKENS",
+        help="tokens of a prompt the encoder reads, from its start (default: the model's own, 256 "
+        "for all-MiniLM-L6-v2; at most its positions, 512)",
+    )
     add_embedding_options(parser)
     parser.set_defaults(run=_run_train)
 
@@ -94,6 +102,7 @@ def _run_train(args: argparse.Namespace) -> int:
             scale=args.score_scale,
             unsolvable=args.unsolvable,
             policy=args.policy,
+            max_seq_length=args.max_seq_length,
             cache_dir=args.cache_dir,
             show_progress=not args.no_progress,
         )

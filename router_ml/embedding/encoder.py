@@ -86,7 +86,8 @@ class Encoder:
     Parameters
     ----------
     spec : a local sentence-transformers folder, or None for the bundled all-MiniLM-L6-v2.
-    max_seq_length : tokens kept per prompt (the head of a long prompt); None keeps the model's.
+    max_seq_length : tokens kept per prompt (the head of a long prompt), at most the model's
+        positions; None keeps the model's setting.
     batch_size : prompts per forward pass.
     """
 
@@ -123,6 +124,12 @@ class Encoder:
             if bars:
                 hf_logging.enable_progress_bar()
         if self.max_seq_length is not None:
+            positions = getattr(model[0].auto_model.config, "max_position_embeddings", None)
+            if self.max_seq_length < 1 or (positions and self.max_seq_length > positions):
+                raise EncoderError(
+                    f"max_seq_length must be between 1 and the {positions} positions of "
+                    f"{self.folder}, got {self.max_seq_length}"
+                )
             model.max_seq_length = self.max_seq_length
         return model
 

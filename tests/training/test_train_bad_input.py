@@ -319,3 +319,19 @@ def test_installed_command_fails_cleanly(
     assert done.stdout == ""
     _assert_one_error_line(done.stderr, pattern)
     assert not out.exists()
+
+
+def test_encoder_length_beyond_its_positions_fails_cleanly(
+    tmp_path: Path,
+    small_rows: list[dict],
+    catalog_path: Path,
+    registry: Path,
+    cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", small_rows)
+    before = registry_state(registry)
+    assert _train(registry, cache_dir, [*_args(log, catalog_path), "--max-seq-length", "600"]) == 1
+    pattern = r"max_seq_length must be between 1 and the 512 positions of \S+, got 600"
+    _assert_one_error_line(capsys.readouterr().err, pattern)
+    assert registry_state(registry) == before

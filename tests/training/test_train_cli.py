@@ -137,3 +137,29 @@ def test_the_published_router_loads_and_routes(registry: Path, runs: list[Run]) 
 def test_manifest_hashes_both_logs(runs: list[Run], logs: list[Path]) -> None:
     expected = [{"path": str(log), "sha256": sha256_file(log)} for log in logs]
     assert runs[0].manifest["data"] == expected
+
+
+def test_max_seq_length_reaches_the_encoder_and_its_export(
+    tmp_path: Path, logs: list[Path], catalog_path: Path
+) -> None:
+    registry = tmp_path / "models"
+    argv = ["train", *(arg for log in logs for arg in ("--data", str(log)))]
+    argv += [
+        "--catalog",
+        str(catalog_path),
+        "--out",
+        str(registry),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--max-seq-length",
+        "16",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(argv) == 0
+    router = Router.load(registry, backend="onnx")
+    encoder = router.manifest["encoder"]
+    assert encoder["max_seq_length"] == encoder["onnx"]["max_seq_length"] == 16
+    prompt = "word " * 40
+    assert router.encoder.tokenizer.encode(prompt).ids[15] == 102, "truncated to 16, ending [SEP]"
+    assert router.route(prompt).model in router.models
