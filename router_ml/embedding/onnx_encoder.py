@@ -217,11 +217,12 @@ def export_onnx(encoder: Encoder, folder: Path) -> OnnxSpec:
         try:
             feeds = _export_graph(model, inputs, exported)
             is_fused = _fuse(exported, fused, model[0].auto_model.config, feeds)
-            _quantize_int8(fused if is_fused else exported, quantized)
+            graph = fused if is_fused else exported
+            _quantize_int8(graph, quantized)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EncoderError(f"cannot export {encoder.name} to ONNX: {first}") from exc
-        os.replace(fused if is_fused else exported, folder / ONNX_FILE)
+        os.replace(graph, folder / ONNX_FILE)
         os.replace(quantized, folder / INT8_FILE)
     logger.info("exported %s to ONNX (fp32 and int8%s)", encoder.name, ", fused" * is_fused)
     return OnnxSpec(

@@ -2,8 +2,9 @@
 
 Each router decides as it would when serving: its own pass probabilities and expected scores,
 its own cost estimates (its catalog snapshot's prices), its own policy and default
-``min_confidence``. Both are judged by the outcomes and costs of the window (today's prices). A model the router knows but the
-prompts have no outcome for is not allowed to it (it left the catalog or has too few outcomes).
+``min_confidence``. Both are judged by the outcomes and costs of the window (today's prices). A
+model the router knows but the prompts have no outcome for is not allowed to it (it left the
+catalog or has too few outcomes).
 
 The figures are the report's: mean score at the default ``min_confidence``, and
 ``savings_at_best_quality`` (``1 - cost / best single model's cost`` at the cheapest point of the

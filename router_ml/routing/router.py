@@ -188,7 +188,7 @@ class Router:
 
     def pass_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated P(pass) per prompt (row) and model (column, in ``self.models`` order)."""
-        return np.clip(self.heads.predict(embeddings)[0], 0.0, 1.0)
+        return self.outcome_estimates(embeddings)[0]
 
     def outcome_estimates(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(pass) and the utility's value (expected score) per prompt (row) and model (column).

@@ -60,8 +60,9 @@ class EmbeddingWorker:
     def submit(self, router: Router, texts: list[str], deadline: float | None) -> Future:
         """Queue ``texts`` for ``router.outcomes``; ``deadline`` is a ``time.monotonic()`` value.
 
-        The future holds the texts' rows of each array ``outcomes`` returns, or :class:`DeadlinePassedError` if the deadline passed
-        first; cancelling it before the work starts skips the work.
+        The future holds the texts' rows of each array ``outcomes`` returns, or
+        :class:`DeadlinePassedError` if the deadline passed first; cancelling it before the work
+        starts skips the work.
         """
         job = _Job(router, texts, deadline)
         self._queue.put(job)

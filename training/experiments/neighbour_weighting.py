@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from harness import THRESHOLD, figures_with, fmt, inner_split, load_split
 
-from router_ml.routing.head_arrays import blend, unit_rows
+from router_ml.routing.head_arrays import blend, unit_rows, weighted_rates
 from router_ml.routing.heads import LinearPassModel
 from router_ml.routing.policy import Policy
 
@@ -29,12 +29,12 @@ VARIANTS = [
 
 
 def rates(similarity: np.ndarray, outcomes: np.ndarray, k: int, tau: float | None) -> np.ndarray:
+    """The kept cosine weights (``tau`` None), else softmax weights at temperature ``tau``."""
+    if tau is None:
+        return weighted_rates(similarity, outcomes, k)
     nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
     near = np.take_along_axis(similarity, nearest, axis=1)
-    if tau is None:
-        weights = np.maximum(near, 1e-6)
-    else:
-        weights = np.exp((near - near.max(axis=1, keepdims=True)) / tau)
+    weights = np.exp((near - near.max(axis=1, keepdims=True)) / tau)
     return np.einsum("nk,nkm->nm", weights, outcomes[nearest]) / weights.sum(axis=1, keepdims=True)
 
 
