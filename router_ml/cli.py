@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.bench.cli import add_bench
-from router_ml.cli_options import add_embedding_options, add_log_options
+from router_ml.cli_options import add_embedding_options, add_log_options, exit_75_when_locked
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
 from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
@@ -37,6 +37,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
         help="train a router and publish it as a new version",
+        description="Train a router on evaluation logs and publish it as the registry's current "
+        "version; exit codes: 0 published, 1 failed, 75 registry locked by another run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_log_options(parser)
@@ -84,6 +86,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_train)
 
 
+@exit_75_when_locked
 def _run_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from router_ml.errors import RegistryLockedError
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +39,19 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def exit_75_when_locked(run: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Report a held registry lock as ``Error: ...`` with exit code 75 (EX_TEMPFAIL)."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        from router_ml.retraining.options import EXIT_LOCKED
+
+        try:
+            return run(args)
+        except RegistryLockedError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return EXIT_LOCKED
+
+    return wrapped

@@ -29,10 +29,15 @@ def first_prompts(rows: list[dict], n: int) -> list[dict]:
 
 
 def registry_state(registry: Path) -> dict[str, str]:
-    """Every entry of a registry folder: a link's target, or a version's file names."""
+    """Every entry of a registry folder: a link's target, a version's file names, or "file"."""
     if not registry.exists():
         return {}
-    return {
-        p.name: os.readlink(p) if p.is_symlink() else " ".join(sorted(f.name for f in p.iterdir()))
-        for p in registry.iterdir()
-    }
+    return {p.name: _entry_state(p) for p in registry.iterdir()}
+
+
+def _entry_state(path: Path) -> str:
+    if path.is_symlink():
+        return os.readlink(path)
+    if path.is_dir():
+        return " ".join(sorted(f.name for f in path.iterdir()))
+    return "file"

@@ -152,13 +152,27 @@ def registry_lock(registry: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise RegistryLockedError(
-                f"{registry} is locked by {holder}: a retrain, promote or rollback is running; "
+                f"{registry} is locked by {holder}: a train, retrain, promote or rollback is "
+                "running; "
                 "try again when it has finished"
             ) from None
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}")
         handle.flush()
         yield
+
+
+def check_unlocked(registry: Path) -> None:
+    """Fail fast when another process holds ``registry``'s lock (nothing to check if it is absent).
+
+    Raises
+    ------
+    RegistryLockedError
+        When another process holds the lock; the message names it.
+    """
+    if registry.is_dir():
+        with registry_lock(registry):
+            pass
 
 
 def _promotable(registry: Path, version: str) -> bool:

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from router_ml.cli_options import add_embedding_options
-from router_ml.errors import RegistryLockedError
+from router_ml.cli_options import add_embedding_options, exit_75_when_locked
 
 EXIT_CODES_HELP = (
     "exit codes: 0 promoted, 3 champion kept (challenger rejected), 1 failed, 75 locked"
 )
-
-
-def _exit_75_when_locked(run: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Report a held registry lock as ``Error: ...`` with exit code 75 (EX_TEMPFAIL)."""
-
-    @functools.wraps(run)
-    def wrapped(args: argparse.Namespace) -> int:
-        from router_ml.retraining.options import EXIT_LOCKED
-
-        try:
-            return run(args)
-        except RegistryLockedError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            return EXIT_LOCKED
-
-    return wrapped
 
 
 def add_retrain(commands: argparse._SubParsersAction) -> None:
@@ -84,7 +64,7 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_retrain)
 
 
-@_exit_75_when_locked
+@exit_75_when_locked
 def _run_retrain(args: argparse.Namespace) -> int:
     from router_ml.retraining.job import RetrainConfig, retrain
     from router_ml.retraining.record import RECORD_MARKDOWN
@@ -127,7 +107,7 @@ def add_promote(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_promote)
 
 
-@_exit_75_when_locked
+@exit_75_when_locked
 def _run_promote(args: argparse.Namespace) -> int:
     from router_ml.artifact.registry import promote, registry_lock
 
@@ -146,7 +126,7 @@ def add_rollback(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_rollback)
 
 
-@_exit_75_when_locked
+@exit_75_when_locked
 def _run_rollback(args: argparse.Namespace) -> int:
     from router_ml.artifact.registry import current_version, registry_lock, rollback
 

@@ -12,7 +12,15 @@ import joblib
 import numpy as np
 
 from router_ml.artifact.manifest import library_versions, seal, sha256_file
-from router_ml.artifact.registry import new_version_name, publish, set_current, staging
+from router_ml.artifact.registry import (
+    check_unlocked,
+    clean_leftovers,
+    new_version_name,
+    publish,
+    registry_lock,
+    set_current,
+    staging,
+)
 from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
 from router_ml.data.dataset import RoutingDataset, build_dataset
@@ -277,11 +285,34 @@ def write_version(
     return seal(staged, _with_onnx(staged, fitted.manifest, encoder))
 
 
+def _publish_current(
+    registry: Path, fitted: FittedVersion, encoder: Encoder
+) -> tuple[Path, dict[str, Any]]:
+    """Under ``registry``'s lock: clear killed runs' leftovers, publish ``fitted``, make it current."""
+    registry.mkdir(parents=True, exist_ok=True)
+    with registry_lock(registry):
+        clean_leftovers(registry)
+        with staging(registry) as staged:
+            manifest = write_version(staged, fitted, encoder)
+            version_dir = publish(registry, staged, manifest["version"])
+        set_current(registry, manifest["version"])
+    return version_dir, manifest
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train a router on evaluation logs and publish it as a new version of ``config.out``.
 
     The version is built in a staging folder and renamed into place; ``current`` moves only after
-    that, so a failed or interrupted run leaves the registry as it was.
+    that, so a failed or interrupted run leaves the registry as it was. Writing the version holds
+    the registry's lock (as retrain, promote and rollback do), which is also checked before the
+    inputs are embedded, and first removes what killed runs left behind.
+
+    Raises
+    ------
+    RegistryLockedError
+        When another process holds the registry's lock.
+    RouterMLError
+        On bad logs, catalog or parameters; the registry is left as it was.
     """
     check_config(config)
     encoder = Encoder(config.encoder, max_seq_length=config.max_seq_length)
@@ -292,15 +323,13 @@ def train(config: TrainConfig) -> TrainResult:
         config.cost_rule,
     )
     split = split_dataset(dataset, config)
+    check_unlocked(config.out)
     identity = encoder.identity
     cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
     X, newly = embed_prompts(
         dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
     )
     fitted = fit_version(config, catalog, dataset, split, X, identity)
-    with staging(config.out) as staged:
-        manifest = write_version(staged, fitted, encoder)
-        version_dir = publish(config.out, staged, manifest["version"])
-    set_current(config.out, manifest["version"])
+    version_dir, manifest = _publish_current(config.out, fitted, encoder)
     logger.info("published %s", version_dir)
     return TrainResult(version_dir, manifest, fitted.summary, newly)

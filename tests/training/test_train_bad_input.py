@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from pipeline_helpers import first_prompts, registry_state, write_jsonl
 
 from router_ml import cli
+from router_ml.artifact.registry import registry_lock
 from router_ml.data.catalog import load_catalog
 
 Case = tuple[list[str], str]  # (train arguments other than --out, pattern of the error line)
@@ -335,3 +337,26 @@ def test_encoder_length_beyond_its_positions_fails_cleanly(
     pattern = r"max_seq_length must be between 1 and the 512 positions of \S+, got 600"
     _assert_one_error_line(capsys.readouterr().err, pattern)
     assert registry_state(registry) == before
+
+
+def test_train_into_a_locked_registry_exits_75_before_embedding(
+    tmp_path: Path,
+    small_rows: list[dict],
+    catalog_path: Path,
+    registry: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fresh_cache = tmp_path / "cache"
+    before = registry_state(registry)
+    with registry_lock(registry):
+        code = _train(
+            registry,
+            fresh_cache,
+            _args(write_jsonl(tmp_path / "log.jsonl", small_rows), catalog_path),
+        )
+    assert code == 75
+    _assert_one_error_line(
+        capsys.readouterr().err, rf"{re.escape(str(registry))} is locked by pid {os.getpid()}"
+    )
+    assert registry_state(registry) == before
+    assert not [p for p in fresh_cache.rglob("*") if p.is_file()]  # nothing was embedded

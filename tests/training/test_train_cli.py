@@ -15,7 +15,12 @@ from pipeline_helpers import write_jsonl
 
 from router_ml import Router, cli
 from router_ml.artifact.manifest import MANIFEST_NAME, sha256_file
-from router_ml.artifact.registry import current_version, list_versions, resolve_version
+from router_ml.artifact.registry import (
+    STAGING_PREFIX,
+    current_version,
+    list_versions,
+    resolve_version,
+)
 
 N_PARTIAL = 2
 
@@ -54,9 +59,17 @@ def logs(tmp_path_factory: pytest.TempPathFactory, small_rows, sample_rows) -> l
     return [write_jsonl(folder / "head.jsonl", rows[:cut]), folder / "rest.csv.gz"]
 
 
+LEFTOVERS = (f"{STAGING_PREFIX}killed", ".current-killed")
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cli-registry") / "models"
+    """A registry holding only what a killed run left: a staging folder and a dangling link."""
+    registry = tmp_path_factory.mktemp("cli-registry") / "models"
+    (registry / LEFTOVERS[0]).mkdir(parents=True)
+    (registry / LEFTOVERS[0] / "heads.npz").write_bytes(b"half-written")
+    (registry / LEFTOVERS[1]).symlink_to("20990101T000000Z-gone")
+    return registry
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +127,17 @@ def test_second_run_embeds_nothing(runs: list[Run]) -> None:
     assert "; 0 newly embedded" in second.text
 
 
+def test_a_killed_runs_leftovers_are_removed(runs: list[Run], registry: Path) -> None:
+    """Nothing hidden is left but the lock file: the killed run's entries and no staging."""
+    names = {p.name for p in registry.iterdir()}
+    assert not names & set(LEFTOVERS)
+    assert names == {"current", ".lock", *(run.version for run in runs)}
+
+
 def test_two_runs_two_versions_and_current_is_the_newer(runs: list[Run], registry: Path) -> None:
     assert list_versions(registry) == sorted(run.version for run in runs)
     assert current_version(registry) == runs[1].version
     assert resolve_version(registry) == (registry / runs[1].version).resolve()
-    assert not [p for p in registry.iterdir() if p.name.startswith(".")]
 
 
 def test_incomplete_prompts_are_skipped_and_counted(runs: list[Run], small_rows) -> None:
