@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -157,6 +157,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"cannot read file: {exc}", path=path) from exc
 
 
+def _utc_seconds(moment: datetime) -> float:
+    """Epoch seconds of ``moment``; a time without a zone is UTC (never the machine's zone)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 class _Row:
     """Typed access to one raw row's fields, raising DataError with file, line and field."""
 
@@ -217,7 +222,7 @@ class _Row:
         if value is None:
             return None
         if isinstance(value, datetime):
-            return value.timestamp()
+            return _utc_seconds(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         try:
@@ -225,7 +230,7 @@ class _Row:
         except (TypeError, ValueError):
             pass
         try:
-            return datetime.fromisoformat(str(value)).timestamp()
+            return _utc_seconds(datetime.fromisoformat(str(value)))
         except ValueError:
             raise self.error(
                 f"not an ISO 8601 time or epoch seconds: {value!r}", "timestamp"

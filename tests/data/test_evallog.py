@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -150,26 +152,41 @@ def test_several_files_are_concatenated_in_order(tmp_path: Path, rows: list[dict
     assert {o.path for o in outcomes[half:]} == {str(second)}
 
 
+@pytest.fixture
+def local_zone_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set to UTC-5, so a zone-less time read as local would show."""
+    monkeypatch.setenv("TZ", "EST+05")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.mark.parametrize(
     "stamp",
     [
         "2024-03-01T12:00:00+00:00",
         "2024-03-01T12:00:00Z",
         "2024-03-01T13:00:00+01:00",
+        "2024-03-01T12:00:00",
+        "2024-03-01 12:00:00",
         1709294400,
         1709294400.0,
         "1709294400",
     ],
 )
-def test_timestamps_iso_and_epoch(tmp_path: Path, rows: list[dict], stamp: object) -> None:
+def test_timestamps_iso_and_epoch(
+    tmp_path: Path, rows: list[dict], stamp: object, local_zone_not_utc: None
+) -> None:
     path = write_jsonl(tmp_path / "log.jsonl", [{**r, "timestamp": stamp} for r in rows])
     assert {o.timestamp for o in read_log(path)} == {1709294400.0}
 
 
-def test_parquet_native_timestamps(tmp_path: Path, rows: list[dict]) -> None:
-    from datetime import UTC, datetime
-
-    stamp = datetime(2024, 3, 1, 12, tzinfo=UTC)
+@pytest.mark.parametrize("zone", [UTC, None], ids=["utc", "naive"])
+def test_parquet_native_timestamps(
+    tmp_path: Path, rows: list[dict], zone: UTC | None, local_zone_not_utc: None
+) -> None:
+    stamp = datetime(2024, 3, 1, 12, tzinfo=zone)
     path = _write_parquet(tmp_path / "log.parquet", [{**r, "timestamp": stamp} for r in rows])
     assert {o.timestamp for o in read_log(path)} == {1709294400.0}
 
