@@ -21,7 +21,8 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="evaluation log (.jsonl[.gz], .csv[.gz], .parquet); repeat for several",
+        help="evaluation log (.jsonl, .ndjson, .json or .csv, each optionally .gz, or .parquet); "
+        "repeat for several",
     )
     parser.add_argument(
         "--catalog", required=True, type=Path, metavar="FILE", help="model catalog (TOML)"
@@ -36,7 +37,8 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="embedding cache (default: $ROUTER_ML_CACHE or ~/.cache/router-ml)",
+        help="embedding cache (default: $ROUTER_ML_CACHE, else $XDG_CACHE_HOME/router-ml, else "
+        "~/.cache/router-ml)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

@@ -73,13 +73,6 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8", newline="")
 
 
-def _base_suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    return suffixes[-1] if suffixes else ""
-
-
 def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_text(path) as handle:
         for number, text in enumerate(handle, start=1):
@@ -141,16 +134,21 @@ READERS = {
     ".csv": _csv_rows,
     ".parquet": _parquet_rows,
 }
+#: How a log's file name may end (Parquet compresses itself: it has no ``.gz`` form).
+LOG_SUFFIXES = tuple(
+    f"{suffix}{gz}" for suffix in READERS for gz in ("", ".gz") if suffix != ".parquet" or not gz
+)
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = READERS.get(_base_suffix(path))
-    if reader is None:
+    suffix = next((s for s in LOG_SUFFIXES if path.name.lower().endswith(s)), None)
+    if suffix is None:
         raise DataError(
             f"unknown log format '{''.join(path.suffixes)}'; expected one of "
-            ".jsonl, .jsonl.gz, .csv, .csv.gz, .parquet",
+            f"{', '.join(LOG_SUFFIXES)}",
             path=path,
         )
+    reader = READERS[suffix.removesuffix(".gz")]
     try:
         yield from reader(path)
     except (OSError, EOFError, UnicodeDecodeError) as exc:

@@ -3,8 +3,8 @@
 Rules, in order:
 
 1. **Files**: every file below the folder whose name ends in a log suffix the training pipeline
-   reads (``.jsonl``, ``.ndjson``, ``.json``, ``.csv``, ``.parquet``, optionally ``.gz``), sorted
-   by path. Hidden files and folders (a leading ``.``) are skipped, so a writer can upload under a
+   reads (``.jsonl``, ``.ndjson``, ``.json`` or ``.csv``, each optionally ``.gz``, or
+   ``.parquet``), sorted by path. Hidden files and folders (a leading ``.``) are skipped, so a writer can upload under a
    hidden name and rename the finished file into place.
 2. **Time**: a row's ``timestamp``; a row without one takes its file's modification time (the
    time the file was last appended to).
@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from router_ml.data.catalog import Catalog
-from router_ml.data.evallog import READERS, Outcome
+from router_ml.data.evallog import LOG_SUFFIXES, Outcome
 from router_ml.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ MIN_MODEL_FAILS = 5
 #: Least share of the window's prompts a model needs outcomes on: training keeps only prompts with
 #: every model's outcome, so a model evaluated on a small sample would shrink the data to it.
 MIN_MODEL_COVERAGE = 0.5
-LOG_SUFFIXES = tuple(f"{suffix}{gz}" for suffix in READERS for gz in ("", ".gz"))
 SECONDS_PER_DAY = 86_400.0
 
 

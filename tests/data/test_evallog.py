@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -221,7 +222,13 @@ def test_negative_cost_is_refused(tmp_path: Path, rows: list[dict]) -> None:
         read_log(write_jsonl(tmp_path / "log.jsonl", logged))
 
 
-def test_unknown_suffix_is_refused(tmp_path: Path, rows: list[dict]) -> None:
-    path = write_jsonl(tmp_path / "log.txt", rows)
-    with pytest.raises(DataError, match=r"log\.txt: unknown log format '\.txt'"):
+@pytest.mark.parametrize("name", ["log.txt", "log.parquet.gz"])
+def test_unknown_suffix_is_refused(tmp_path: Path, rows: list[dict], name: str) -> None:
+    path = write_jsonl(tmp_path / name, rows)
+    suffix = re.escape(name.removeprefix("log"))
+    with pytest.raises(
+        DataError,
+        match=rf"{re.escape(name)}: unknown log format '{suffix}'; expected one of "
+        r"\.jsonl, \.jsonl\.gz, .*\.csv\.gz, \.parquet$",
+    ):
         read_log(path)
