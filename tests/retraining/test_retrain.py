@@ -327,7 +327,7 @@ def test_bad_history_exits_1_and_leaves_the_registry(story: Story, tmp_path: Pat
     assert (run.code, run.stdout) == (1, "")
     assert (
         run.stderr
-        == f"Error: {tmp_path}: no evaluation log in the history folder (expected files ending in .jsonl, .jsonl.gz, .ndjson, .ndjson.gz, .json, .json.gz, .csv, .csv.gz, .parquet, .parquet.gz)\n"
+        == f"Error: {tmp_path}: no evaluation log in the history folder (expected files ending in .jsonl, .jsonl.gz, .ndjson, .ndjson.gz, .json, .json.gz, .csv, .csv.gz, .parquet)\n"
     )
     assert sorted(os.listdir(story.registry)) == before
 
