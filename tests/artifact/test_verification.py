@@ -13,7 +13,7 @@ import joblib
 import pytest
 
 from router_ml import ArtifactError, EncoderError, RegistryError, Router
-from router_ml.artifact.manifest import MANIFEST_NAME
+from router_ml.artifact.manifest import MANIFEST_NAME, SELF_HASH
 from router_ml.artifact.registry import resolve_version
 from router_ml.embedding.encoder import hash_folder
 
@@ -75,6 +75,31 @@ def test_an_unvouched_pickle_is_never_unpickled(tmp_path: Path, version: Path) -
     with pytest.raises(ArtifactError, match=r"pass_model\.joblib: sha256"):
         Router.load(version)
     assert not proof.exists()
+
+
+def _rewrite_manifest(version: Path, edit, indent: int | None = 2) -> None:
+    manifest = json.loads((version / MANIFEST_NAME).read_text())
+    edit(manifest)
+    (version / MANIFEST_NAME).write_text(json.dumps(manifest, indent=indent))
+
+
+def test_an_edited_manifest_field_is_refused(version: Path) -> None:
+    def lower_the_knob(manifest: dict) -> None:
+        manifest["default_min_confidence"] = round(manifest["default_min_confidence"] - 0.1, 3)
+
+    _rewrite_manifest(version, lower_the_knob)
+    with pytest.raises(ArtifactError, match=rf"{MANIFEST_NAME}: edited after it was sealed"):
+        Router.load(version)
+
+
+def test_a_reformatted_manifest_still_loads(version: Path) -> None:
+    _rewrite_manifest(version, lambda manifest: manifest, indent=None)
+    assert Router.load(version).route("What is 2 + 2?").model
+
+
+def test_a_manifest_sealed_before_its_self_hash_loads(version: Path) -> None:
+    _rewrite_manifest(version, lambda manifest: manifest.pop(SELF_HASH))
+    assert Router.load(version).route("What is 2 + 2?").model
 
 
 def test_a_missing_listed_file_is_refused(version: Path) -> None:

@@ -118,12 +118,13 @@ def test_manifest_without_policy_is_refused(router: Router, tmp_path) -> None:
     import shutil
 
     from router_ml import ArtifactError
+    from router_ml.artifact.manifest import seal
 
     copy = tmp_path / "old-version"
     shutil.copytree(router.folder, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     del manifest["policy"]
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    seal(copy, manifest)
     with pytest.raises(ArtifactError, match="lacks policy"):
         Router.load(copy)
 

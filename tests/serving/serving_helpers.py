@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from router_ml.artifact.manifest import MANIFEST_NAME
+from router_ml.artifact.manifest import MANIFEST_NAME, seal
 from router_ml.artifact.registry import CURRENT, current_version
 from router_ml.serving import RoutingServer, ServerConfig, create_server
 
@@ -64,12 +64,11 @@ def copy_registry(source: Path, target: Path) -> Path:
 
 
 def clone_version(registry: Path, name: str, source: str | None = None) -> Path:
-    """Copy version ``source`` (default: current) as ``name``; manifest.json is not self-hashed."""
+    """Copy version ``source`` (default: current) as ``name``, resealed under its new name."""
     folder = registry / name
     shutil.copytree(registry / (source or current_version(registry)), folder)
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
-    manifest["version"] = name
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    seal(folder, {**manifest, "version": name})
     return folder
 
 
