@@ -40,14 +40,18 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
 
 
 def _table(result: dict) -> str:
-    lines = ["size    conc  p50 ms  p90 ms  p99 ms   routes/s  errors  server ms  encoder ms"]
+    lines = [
+        "size    conc  p50 ms  p90 ms  p99 ms   routes/s  errors  server ms  encoder ms  "
+        "cpu ms/route"
+    ]
     for size in ("short", "medium", "long"):
         for name, cell in result[size].items():
             if name.startswith("c") and isinstance(cell, dict):
                 lines.append(
                     f"{size:<7} {name[1:]:>4} {cell['p50_ms']:>7} {cell['p90_ms']:>7} "
                     f"{cell['p99_ms']:>7} {cell['throughput_rps']:>10} {cell['errors']:>7} "
-                    f"{cell['server_ms']!s:>10} {cell['encoder_ms']!s:>11}"
+                    f"{cell['server_ms']!s:>10} {cell['encoder_ms']!s:>11} "
+                    f"{cell['server_cpu_ms']:>13}"
                 )
         cells = result[size]
         lines.append(

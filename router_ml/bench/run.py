@@ -206,11 +206,37 @@ def rss_mb(pid: int) -> float:
     raise RouterMLError(f"no VmRSS for process {pid}")
 
 
+def _serving_pids(pid: int) -> list[int]:
+    """The serving processes: ``pid``'s children (``--workers N``), else ``pid`` itself."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children] or [pid]
+
+
 def serving_rss_mb(pid: int) -> tuple[float, float]:
     """Largest and total resident MB of the serving processes: ``pid``, or its children if any."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    sizes = [rss_mb(int(child)) for child in children] or [rss_mb(pid)]
-    return max(sizes), round(sum(sizes) + (rss_mb(pid) if children else 0.0), 1)
+    serving = _serving_pids(pid)
+    sizes = [rss_mb(p) for p in serving]
+    return max(sizes), round(sum(sizes) + (rss_mb(pid) if serving != [pid] else 0.0), 1)
+
+
+def serving_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the serving processes have used so far (from /proc)."""
+    ticks = 0
+    for serving in _serving_pids(pid):
+        fields = Path(f"/proc/{serving}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure_cell(
+    process_pid: int, metrics: list[str], target: str, prompts: list[str], concurrency: int
+) -> dict:
+    """One cell: :func:`drive`'s figures, the server's means and its CPU ms per route."""
+    before, cpu_before = histogram_totals(metrics), serving_cpu_seconds(process_pid)
+    cell = drive(target, prompts, concurrency)
+    cpu = serving_cpu_seconds(process_pid) - cpu_before
+    cell |= server_means(before, histogram_totals(metrics))
+    return cell | {"server_cpu_ms": round(1000 * cpu / len(prompts), 2)}
 
 
 def bench(config: BenchConfig) -> dict:
@@ -226,9 +252,9 @@ def bench(config: BenchConfig) -> dict:
             per_cell = min(config.requests, len(texts) // len(config.concurrency))
             for k, concurrency in enumerate(config.concurrency):
                 chunk = texts[k * per_cell : (k + 1) * per_cell]
-                before = histogram_totals(metrics)
-                cells[f"c{concurrency}"] = drive(target, chunk, concurrency)
-                cells[f"c{concurrency}"] |= server_means(before, histogram_totals(metrics))
+                cells[f"c{concurrency}"] = measure_cell(
+                    process.pid, metrics, target, chunk, concurrency
+                )
             repeat = drive(target, texts[:per_cell], max(config.concurrency))
             cells["cache_hit_rps"] = repeat["throughput_rps"]
             result[size] = cells

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ def test_bench_json_has_every_figure(trained_registry: Path):
             assert figures["errors"] == 0
             assert figures["p50_ms"] <= figures["p99_ms"]
             assert figures["throughput_rps"] > 0
+            # the server cannot use more than every core for the cell's whole wall time
+            # (30 ms of slack: /proc counts CPU in 10 ms ticks and a cell is only 8 routes)
+            ceiling = 1000 * os.cpu_count() / figures["throughput_rps"] + 30
+            assert 0 < figures["server_cpu_ms"] <= ceiling
         assert result[size]["naive_rps"] > 0 and result[size]["ratio"] > 0
         one = result[size]["c1"]
         assert 0 < one["encoder_ms"] < one["server_ms"] < one["p99_ms"], "one encoder call per RPC"
