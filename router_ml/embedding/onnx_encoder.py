@@ -32,6 +32,10 @@ INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_OPSET = 17
 MAX_BATCH_TOKENS = 1024
+#: What one forward pass costs beyond its padded tokens, in padded tokens, by graph: measured on
+#: 2 cores with MiniLM-L6, ~10 ms of CPU per call against ~0.35 ms per padded token (fp32; a
+#: call reads all the weights) and ~2 ms against ~0.27 ms (int8).
+CALL_OVERHEAD_TOKENS = {"fp32": 28, "int8": 8}
 FUSED_MODEL_TYPES = ("bert",)
 FUSION_TOLERANCE = 1e-4
 Pooling = Literal["mean", "cls"]
@@ -316,7 +320,8 @@ class OnnxEncoder:
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        batches = list(_batches(lengths[order], self.batch_size, self.max_batch_tokens))
+        overhead = CALL_OVERHEAD_TOKENS["int8" if self.spec.file == self.spec.int8_file else "fp32"]
+        batches = _batches(lengths[order], self.batch_size, self.max_batch_tokens, overhead)
         for rows in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress_bar):
             vectors[order[rows]] = self._forward([encodings[i] for i in order[rows]])
         return vectors
@@ -337,16 +342,30 @@ def _padded(encodings: list[Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _batches(sorted_lengths: np.ndarray, batch_size: int, max_tokens: int) -> Iterator[slice]:
-    """Consecutive slices of length-sorted rows within ``batch_size`` rows and ``max_tokens``."""
-    start, total = 0, len(sorted_lengths)
-    while start < total:
-        end = start + 1
-        while (
-            end < total
-            and end - start < batch_size
-            and (end - start + 1) * sorted_lengths[end] <= max_tokens
-        ):
-            end += 1
-        yield slice(start, end)
-        start = end
+def _batches(
+    sorted_lengths: np.ndarray, batch_size: int, max_tokens: int, call_overhead: int
+) -> list[slice]:
+    """Consecutive slices of length-sorted rows within ``batch_size`` rows and ``max_tokens``
+    padded tokens (a single longer row is its own slice), splitting where padding costs more
+    than another forward pass.
+
+    The slices minimise the padded tokens (rows x longest row) plus ``call_overhead`` tokens per
+    slice (:data:`CALL_OVERHEAD_TOKENS`), by dynamic programming over the cut points.
+    """
+    total = len(sorted_lengths)
+    cost = [0.0] + [np.inf] * total
+    cut = [0] * (total + 1)
+    for end in range(1, total + 1):
+        width = int(sorted_lengths[end - 1])
+        for start in range(end - 1, max(end - batch_size, 0) - 1, -1):
+            rows = end - start
+            if rows > 1 and rows * width > max_tokens:
+                break
+            candidate = cost[start] + call_overhead + rows * width
+            if candidate < cost[end]:
+                cost[end], cut[end] = candidate, start
+    slices, end = [], total
+    while end:
+        slices.append(slice(cut[end], end))
+        end = cut[end]
+    return slices[::-1]

@@ -52,8 +52,23 @@ def test_token_budget_batches_keep_order_and_values(onnx_router, prompts):
 
 def test_batches_stay_within_rows_and_tokens():
     lengths = np.array([3, 5, 5, 9, 40, 100, 256])
-    batches = list(_batches(lengths, batch_size=2, max_tokens=128))
+    batches = _batches(lengths, batch_size=2, max_tokens=128, call_overhead=8)
     assert [(b.start, b.stop) for b in batches] == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]
+
+
+def _cuts(lengths: list[int], call_overhead: int) -> list[tuple[int, int]]:
+    return [(b.start, b.stop) for b in _batches(np.array(lengths), 32, 1024, call_overhead)]
+
+
+def test_batches_split_where_padding_costs_more_than_a_call():
+    lengths = [11, 12, 12, 13, 40, 44, 46]
+    # one slice pads 7 x 46 = 322 tokens; two pad 4 x 13 + 3 x 46 = 190, for one more call
+    assert _cuts(lengths, call_overhead=8) == [(0, 4), (4, 7)]
+    # a dearer call (fp32) is worth less padding: 322 + 40 against 190 + 80
+    assert _cuts(lengths, call_overhead=40) == [(0, 4), (4, 7)]
+    assert _cuts(lengths, call_overhead=140) == [(0, 7)]
+    # equal lengths are never split: a call costs more than no padding saves
+    assert _cuts([20] * 9, call_overhead=1) == [(0, 9)]
 
 
 def test_version_files_hold_the_onnx_exports(onnx_router):
