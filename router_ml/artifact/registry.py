@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from router_ml.artifact.manifest import MANIFEST_NAME, read_verified
-from router_ml.errors import ConfigError, RegistryError, RegistryLockedError
+from router_ml.errors import ArtifactError, ConfigError, RegistryError, RegistryLockedError
 
 logger = logging.getLogger(__name__)
 
@@ -163,12 +162,13 @@ def registry_lock(registry: Path) -> Iterator[None]:
 
 
 def check_unlocked(registry: Path) -> None:
-    """Fail fast when another process holds ``registry``'s lock (nothing to check if it is absent).
+    """Fail fast when ``registry``'s lock is held, by another process or by this one (nothing to
+    check if the registry is absent).
 
     Raises
     ------
     RegistryLockedError
-        When another process holds the lock; the message names it.
+        When the lock is held; the message names its holder.
     """
     if registry.is_dir():
         with registry_lock(registry):
@@ -176,10 +176,10 @@ def check_unlocked(registry: Path) -> None:
 
 
 def _promotable(registry: Path, version: str) -> bool:
-    """Whether ``version``'s manifest is readable and not marked rejected by a retrain's gate."""
+    """Whether ``version``'s files verify and a retrain's gate did not mark it rejected."""
     try:
-        manifest = json.loads((registry / version / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = read_verified(registry / version)
+    except ArtifactError:
         return False
     return manifest.get(GATE_FIELD, {}).get("decision") != REJECTED
 

@@ -362,7 +362,7 @@ def _batches(
             if rows > 1 and rows * width > max_tokens:
                 break
             candidate = cost[start] + call_overhead + rows * width
-            if candidate < cost[end]:
+            if candidate <= cost[end]:  # on a tie, the longer last slice: fewer calls
                 cost[end], cut[end] = candidate, start
     slices, end = [], total
     while end:

@@ -303,9 +303,10 @@ def train(config: TrainConfig) -> TrainResult:
     """Train a router on evaluation logs and publish it as a new version of ``config.out``.
 
     The version is built in a staging folder and renamed into place; ``current`` moves only after
-    that, so a failed or interrupted run leaves the registry as it was. Writing the version holds
-    the registry's lock (as retrain, promote and rollback do), which is also checked before the
-    inputs are embedded, and first removes what killed runs left behind.
+    that, so a failed or interrupted run leaves ``current`` and every published version as they
+    were. Writing the version holds the registry's lock (as retrain, promote and rollback do),
+    which is also checked before the inputs are embedded, and first removes what killed runs left
+    behind.
 
     Raises
     ------

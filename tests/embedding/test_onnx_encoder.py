@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -64,11 +65,31 @@ def test_batches_split_where_padding_costs_more_than_a_call():
     lengths = [11, 12, 12, 13, 40, 44, 46]
     # one slice pads 7 x 46 = 322 tokens; two pad 4 x 13 + 3 x 46 = 190, for one more call
     assert _cuts(lengths, call_overhead=8) == [(0, 4), (4, 7)]
-    # a dearer call (fp32) is worth less padding: 322 + 40 against 190 + 80
-    assert _cuts(lengths, call_overhead=40) == [(0, 4), (4, 7)]
-    assert _cuts(lengths, call_overhead=140) == [(0, 7)]
-    # equal lengths are never split: a call costs more than no padding saves
-    assert _cuts([20] * 9, call_overhead=1) == [(0, 9)]
+    # one slice costs 322 + o, two 190 + 2o: the cut goes once a call costs over 132 tokens
+    assert _cuts(lengths, call_overhead=131) == [(0, 4), (4, 7)]
+    assert _cuts(lengths, call_overhead=133) == [(0, 7)]
+    # equal lengths are never split, even when a call costs nothing
+    assert _cuts([20] * 9, call_overhead=0) == [(0, 9)]
+
+
+def _brute_force_cost(lengths: list[int], call_overhead: int) -> int:
+    """The cheapest split over every way of cutting the sorted rows (no row or token limits)."""
+    best = None
+    for mask in range(1 << (len(lengths) - 1)):
+        bounds = [0, *(i + 1 for i in range(len(lengths) - 1) if mask >> i & 1), len(lengths)]
+        cost = sum(call_overhead + (b - a) * lengths[b - 1] for a, b in itertools.pairwise(bounds))
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+def test_batches_are_the_cheapest_split():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = sorted(rng.integers(5, 120, size=int(rng.integers(1, 9))).tolist())
+        overhead = int(rng.integers(0, 60))
+        cuts = _cuts(lengths, overhead)
+        cost = sum(overhead + (b - a) * lengths[b - 1] for a, b in cuts)
+        assert cost == _brute_force_cost(lengths, overhead), (lengths, overhead, cuts)
 
 
 def test_version_files_hold_the_onnx_exports(onnx_router):

@@ -13,6 +13,7 @@ import pytest
 from pipeline_helpers import registry_state
 from retrain_helpers import fake_version, run_cli
 
+from router_ml.artifact.manifest import MANIFEST_NAME
 from router_ml.artifact.registry import (
     STAGING_PREFIX,
     current_version,
@@ -50,6 +51,13 @@ def test_rollback_moves_current_to_the_previous_promoted_version(registry: Path)
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         rollback(registry)
     assert current_version(registry) == V[0]
+
+
+def test_rollback_skips_a_version_that_fails_verification(registry: Path) -> None:
+    manifest_path = registry / V[1] / MANIFEST_NAME
+    manifest_path.write_text(manifest_path.read_text().replace(V[1], V[1] + "-edited", 1))
+    assert rollback_target(registry) == V[0]
+    assert rollback(registry) == V[0]
 
 
 def test_promote_verifies_and_moves_current(registry: Path) -> None:
