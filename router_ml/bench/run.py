@@ -207,9 +207,17 @@ def rss_mb(pid: int) -> float:
 
 
 def _serving_pids(pid: int) -> list[int]:
-    """The serving processes: ``pid``'s children (``--workers N``), else ``pid`` itself."""
+    """The serving processes: ``pid``'s worker children (``--workers N``), else ``pid`` itself.
+
+    multiprocessing's resource tracker, also a child of the supervisor, is not one of them.
+    """
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children] or [pid]
+    workers = [
+        int(child)
+        for child in children
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    return workers or [pid]
 
 
 def serving_rss_mb(pid: int) -> tuple[float, float]:
@@ -259,6 +267,7 @@ def bench(config: BenchConfig) -> dict:
             cells["cache_hit_rps"] = repeat["throughput_rps"]
             result[size] = cells
         result["rss_mb"], result["rss_total_mb"] = serving_rss_mb(process.pid)
+        result["server"]["processes"] = len(_serving_pids(process.pid))
     naive = naive_rps(config.model, prompts, config.naive_requests)
     for size in prompts:
         best = max(result[size][f"c{c}"]["throughput_rps"] for c in config.concurrency)

@@ -18,7 +18,7 @@ def test_bench_json_has_every_figure(trained_registry: Path):
     command += ["--workers", "2"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(done.stdout)
-    assert result["server"] == {"backend": "onnx", "workers": 2}
+    assert result["server"] == {"backend": "onnx", "workers": 2, "processes": 2}
     assert 0 < result["rss_mb"] < 2000
     assert result["rss_total_mb"] > 2 * result["rss_mb"] * 0.8
     for size in ("short", "medium", "long"):
