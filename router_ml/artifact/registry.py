@@ -152,8 +152,7 @@ def registry_lock(registry: Path) -> Iterator[None]:
             holder = handle.read().strip() or "another process"
             raise RegistryLockedError(
                 f"{registry} is locked by {holder}: a train, retrain, promote or rollback is "
-                "running; "
-                "try again when it has finished"
+                "running; try again when it has finished"
             ) from None
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}")
@@ -185,7 +184,8 @@ def _promotable(registry: Path, version: str) -> bool:
 
 
 def rollback_target(registry: Path) -> str | None:
-    """The newest version older than ``current`` that was not rejected by a retrain, or None."""
+    """The newest version older than ``current`` whose files verify and that a retrain did not
+    reject, or None."""
     versions = list_versions(registry)
     current = current_version(registry)
     earlier = versions[: versions.index(current)] if current in versions else []
@@ -214,7 +214,8 @@ def promote(registry: Path, version: str) -> str | None:
 
 
 def rollback(registry: Path) -> str:
-    """Point ``current`` back at :func:`rollback_target`; returns that version.
+    """Point ``current`` back at :func:`rollback_target` (which has verified its files); returns
+    that version.
 
     Raises
     ------
@@ -227,7 +228,7 @@ def rollback(registry: Path) -> str:
             f"{registry}: no version older than current ({current_version(registry)}) that was "
             "promoted; nothing to roll back to"
         )
-    promote(registry, target)
+    set_current(registry, target)
     return target
 
 

@@ -221,7 +221,8 @@ def _serving_pids(pid: int) -> list[int]:
 
 
 def serving_rss_mb(pid: int) -> tuple[float, float]:
-    """Largest and total resident MB of the serving processes: ``pid``, or its children if any."""
+    """Largest and total resident MB of the serving processes (:func:`_serving_pids`); the total
+    includes the supervisor ``pid`` when there are workers."""
     serving = _serving_pids(pid)
     sizes = [rss_mb(p) for p in serving]
     return max(sizes), round(sum(sizes) + (rss_mb(pid) if serving != [pid] else 0.0), 1)

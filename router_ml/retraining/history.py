@@ -4,8 +4,8 @@ Rules, in order:
 
 1. **Files**: every file below the folder whose name ends in a log suffix the training pipeline
    reads (``.jsonl``, ``.ndjson``, ``.json`` or ``.csv``, each optionally ``.gz``, or
-   ``.parquet``), sorted by path. Hidden files and folders (a leading ``.``) are skipped, so a writer can upload under a
-   hidden name and rename the finished file into place.
+   ``.parquet``), sorted by path. Hidden files and folders (a leading ``.``) are skipped, so a
+   writer can upload under a hidden name and rename the finished file into place.
 2. **Time**: a row's ``timestamp``; a row without one takes its file's modification time (the
    time the file was last appended to).
 3. **Window**: rows at or after ``end - window_days``; ``end`` is the time of the run.

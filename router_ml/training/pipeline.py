@@ -288,7 +288,8 @@ def write_version(
 def _publish_current(
     registry: Path, fitted: FittedVersion, encoder: Encoder
 ) -> tuple[Path, dict[str, Any]]:
-    """Under ``registry``'s lock: clear killed runs' leftovers, publish ``fitted``, make it current."""
+    """Under ``registry``'s lock: clear killed runs' leftovers, publish ``fitted`` and make it
+    current."""
     registry.mkdir(parents=True, exist_ok=True)
     with registry_lock(registry):
         clean_leftovers(registry)
