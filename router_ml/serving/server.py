@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
@@ -31,14 +31,17 @@ HEALTH_NAMES = ("", ROUTER_SERVICE)
 SIGNAL_CHECK_S = 0.25
 
 
-def wait_interruptibly(event: threading.Event) -> None:
-    """Wait for ``event`` in short slices, so the main thread keeps running signal handlers.
+def _wait_for(flag: Callable[[], bool]) -> None:
+    """Sleep in short slices until ``flag()``, so the main thread keeps running signal handlers.
 
     The kernel may hand SIGTERM to any of the process's threads; Python then runs the handler only
-    when the main thread next executes bytecode, which a wait without a timeout never does.
+    when the main thread next executes bytecode, which an untimed wait never does. The handlers
+    only set plain attributes that ``flag`` reads: a handler that takes a lock (``Event.set``, or
+    ``grpc.stop(None)``, which waits for the shutdown) can deadlock against the lock the thread
+    it interrupted holds.
     """
-    while not event.wait(SIGNAL_CHECK_S):
-        pass
+    while not flag():
+        time.sleep(SIGNAL_CHECK_S)
 
 
 class RoutingServer:
@@ -59,6 +62,7 @@ class RoutingServer:
             config.encoder_threads,
         )
         self.worker = EmbeddingWorker(config.max_embed_batch, self.metrics.embedding.observe)
+        self._stop_now = False
         self.grpc = grpc.server(
             ThreadPoolExecutor(config.rpc_threads, thread_name_prefix="router-ml-rpc"),
             options=[
@@ -112,12 +116,21 @@ class RoutingServer:
         self.holder.request_reload()
 
     def stop(self, grace: float | None) -> None:
-        """Go NOT_SERVING, refuse new RPCs, give in-flight ones ``grace`` seconds, then shut down."""
+        """Go NOT_SERVING, refuse new RPCs, give in-flight ones ``grace`` seconds (or until
+        :meth:`stop_now`), then shut down."""
         self.health.enter_graceful_shutdown()
-        wait_interruptibly(self.grpc.stop(grace))
+        drained = self.grpc.stop(grace)
+        while not drained.wait(SIGNAL_CHECK_S):  # in slices, for the handlers (see _wait_for)
+            if self._stop_now:
+                self.grpc.stop(None)
         self.holder.stop()
         self.worker.stop()
         self.metrics.close()
+
+    def stop_now(self) -> None:
+        """Cut a running :meth:`stop`'s grace short; it only sets a flag, so a signal handler may
+        call it (see :func:`_wait_for`)."""
+        self._stop_now = True
 
     def _ready(self, router: Router) -> None:
         for name in HEALTH_NAMES:
@@ -149,7 +162,7 @@ class _Signals:
 
     def __init__(self, server: RoutingServer) -> None:
         self.server = server
-        self.stop_requested = threading.Event()
+        self.stop_requested = False
         self.forced = False
         self._previous = {
             sig: signal.signal(sig, handler)
@@ -161,13 +174,13 @@ class _Signals:
         }
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
-        if not self.stop_requested.is_set():
+        if not self.stop_requested:
             logger.info("%s: draining (send it again to stop at once)", signal.Signals(signum).name)
-            self.stop_requested.set()
+            self.stop_requested = True
             return
         logger.warning("%s again: stopping now", signal.Signals(signum).name)
         self.forced = True
-        self.server.grpc.stop(None)
+        self.server.stop_now()
 
     def _reload(self, signum: int, frame: FrameType | None) -> None:
         logger.info("SIGHUP: checking for a new router version")
@@ -180,7 +193,7 @@ class _Signals:
 
 def _wait_ready(server: RoutingServer, signals: _Signals) -> bool:
     while not server.wait_until_ready(timeout=SIGNAL_CHECK_S):
-        if signals.stop_requested.is_set():
+        if signals.stop_requested:
             return False
     return True
 
@@ -207,7 +220,7 @@ def serve(config: ServerConfig, on_ready: Callable[[RoutingServer], None] | None
         )
         if _wait_ready(server, signals) and on_ready is not None:
             on_ready(server)
-        wait_interruptibly(signals.stop_requested)
+        _wait_for(lambda: signals.stop_requested)
         server.stop(config.grace)
     except BaseException:
         server.stop(0)
