@@ -160,15 +160,59 @@ def registry_lock(registry: Path) -> Iterator[None]:
         yield
 
 
+def check_registry_path(registry: Path) -> None:
+    """Fail when ``registry`` cannot be a registry folder: it, or the nearest existing folder
+    above it, is something other than a folder.
+
+    Raises
+    ------
+    RegistryError
+        Naming the path that is in the way.
+    """
+    existing = next((p for p in (registry, *registry.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        kind = "the registry" if existing == registry else f"a folder above {registry}"
+        raise RegistryError(f"{existing}: exists and is not a folder (it should be {kind})")
+
+
+@contextlib.contextmanager
+def writing_registry(registry: Path) -> Iterator[None]:
+    """Hold ``registry``'s lock, creating the folder first when it is absent.
+
+    A registry this call created is removed again when the block fails before any version was
+    published, so a mistyped path is not left behind as an empty registry.
+
+    Raises
+    ------
+    RegistryLockedError
+        When another process holds the lock.
+    RegistryError
+        When the path, or one above it, is not a folder.
+    """
+    check_registry_path(registry)
+    created = not registry.exists()
+    registry.mkdir(parents=True, exist_ok=True)
+    try:
+        with registry_lock(registry):
+            yield
+    except BaseException:
+        if created and not list_versions(registry):
+            shutil.rmtree(registry, ignore_errors=True)
+        raise
+
+
 def check_unlocked(registry: Path) -> None:
-    """Fail fast when ``registry``'s lock is held, by another process or by this one (nothing to
-    check if the registry is absent).
+    """Fail fast when ``registry`` is not a usable path or its lock is held, by another process
+    or by this one (no lock to check if the registry is absent).
 
     Raises
     ------
     RegistryLockedError
         When the lock is held; the message names its holder.
+    RegistryError
+        When the path, or one above it, is not a folder.
     """
+    check_registry_path(registry)
     if registry.is_dir():
         with registry_lock(registry):
             pass

@@ -36,9 +36,9 @@ from router_ml.artifact.registry import (
     current_version,
     prune,
     publish,
-    registry_lock,
     set_current,
     staging,
+    writing_registry,
 )
 from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
@@ -322,8 +322,7 @@ def retrain(config: RetrainConfig) -> RetrainResult:
         registry is left as it was.
     """
     _check(config)
-    config.registry.mkdir(parents=True, exist_ok=True)
-    with registry_lock(config.registry):
+    with writing_registry(config.registry):
         clean_leftovers(config.registry)
         result = _run(config)
         pruned = prune(config.registry, config.keep)

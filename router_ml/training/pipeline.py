@@ -17,9 +17,9 @@ from router_ml.artifact.registry import (
     clean_leftovers,
     new_version_name,
     publish,
-    registry_lock,
     set_current,
     staging,
+    writing_registry,
 )
 from router_ml.data.catalog import Catalog, load_catalog
 from router_ml.data.costs import CostRule
@@ -290,8 +290,7 @@ def _publish_current(
 ) -> tuple[Path, dict[str, Any]]:
     """Under ``registry``'s lock: clear killed runs' leftovers, publish ``fitted`` and make it
     current."""
-    registry.mkdir(parents=True, exist_ok=True)
-    with registry_lock(registry):
+    with writing_registry(registry):
         clean_leftovers(registry)
         with staging(registry) as staged:
             manifest = write_version(staged, fitted, encoder)

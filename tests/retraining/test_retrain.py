@@ -339,3 +339,22 @@ def test_first_run_without_a_catalog_is_a_config_error(tmp_path: Path, story: St
         run.stderr
         == f"Error: {tmp_path / 'empty'} has no current version to take the catalog from; pass --catalog\n"
     )
+    assert not (tmp_path / "empty").exists()  # the registry this run created is gone again
+
+
+def test_a_failed_first_run_leaves_no_registry(story: Story, tmp_path: Path) -> None:
+    run = _retrain(tmp_path / "new", tmp_path / "no-history", story.cache)
+    assert (run.code, run.stderr) == (
+        1,
+        f"Error: {tmp_path / 'no-history'}: history folder does not exist\n",
+    )
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_registry_path_that_is_a_file_exits_1(story: Story, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    run = _retrain(tmp_path / "file", story.history, story.cache)
+    assert (run.code, run.stderr) == (
+        1,
+        f"Error: {tmp_path / 'file'}: exists and is not a folder (it should be the registry)\n",
+    )

@@ -360,3 +360,24 @@ def test_train_into_a_locked_registry_exits_75_before_embedding(
     )
     assert registry_state(registry) == before
     assert not [p for p in fresh_cache.rglob("*") if p.is_file()]  # nothing was embedded
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the-file", "a-path-below-it"])
+def test_train_into_a_file_fails_before_embedding(
+    below: bool,
+    tmp_path: Path,
+    small_rows: list[dict],
+    catalog_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    in_the_way = tmp_path / "registry"
+    in_the_way.write_text("not a folder\n", encoding="utf-8")
+    out = in_the_way / "sub" if below else in_the_way
+    fresh_cache = tmp_path / "cache"
+    log = write_jsonl(tmp_path / "log.jsonl", small_rows)
+    assert _train(out, fresh_cache, _args(log, catalog_path)) == 1
+    _assert_one_error_line(
+        capsys.readouterr().err, rf"{re.escape(str(in_the_way))}: exists and is not a folder"
+    )
+    assert in_the_way.read_text(encoding="utf-8") == "not a folder\n"
+    assert not [p for p in fresh_cache.rglob("*") if p.is_file()]  # nothing was embedded
