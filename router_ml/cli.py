@@ -9,7 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from router_ml.bench.cli import add_bench
-from router_ml.cli_options import add_embedding_options, add_log_options, exit_75_when_locked
+from router_ml.cli_options import (
+    HelpFormatter,
+    add_embedding_options,
+    add_log_options,
+    exit_75_when_locked,
+    number_in,
+)
 from router_ml.errors import RouterMLError
 from router_ml.report.cli import add_report
 from router_ml.retraining.cli import add_promote, add_retrain, add_rollback
@@ -39,12 +45,15 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="train a router and publish it as a new version",
         description="Train a router on evaluation logs and publish it as the registry's current "
         "version; exit codes: 0 published, 1 failed, 75 registry locked by another run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_log_options(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="registry folder")
     parser.add_argument(
-        "--threshold", type=float, default=1.0, help="score (0..1) a model must reach to pass"
+        "--threshold",
+        type=number_in(0, 1),
+        default=1.0,
+        help="score (0..1) a model must reach to pass",
     )
     parser.add_argument(
         "--encoder",

@@ -11,6 +11,36 @@ from pathlib import Path
 from router_ml.errors import RegistryLockedError
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, unless the help already states it or there
+    is none to state (None, an empty list, an unset flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if "default" in (action.help or "") or default is None or default is False or default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def number_in(low: float, high: float | None = None, kind: type = float) -> Callable[[str], float]:
+    """An argparse ``type`` that parses ``kind`` and requires ``low <= value [<= high]``, so a bad
+    value is reported with the flag's name."""
+    expected = f"a number in [{low:g}, {high:g}]" if high is not None else f"a number >= {low:g}"
+    if kind is int:
+        expected = expected.replace("a number", "an integer")
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not (low <= value and (high is None or value <= high)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_log_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--data`` (repeatable), ``--catalog`` and ``--layout``: what every log reader needs."""
     from router_ml.data.evallog import LAYOUTS

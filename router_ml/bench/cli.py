@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from router_ml.cli_options import HelpFormatter
 from router_ml.embedding.backends import BACKENDS
 
 
@@ -14,7 +15,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "bench",
         help="benchmark a real server over gRPC against a naive sentence-transformers reference",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model", required=True, type=Path, metavar="DIR", help="registry or version"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from router_ml.cli_options import add_embedding_options, add_log_options
+from router_ml.cli_options import HelpFormatter, add_embedding_options, add_log_options
 
 
 def add_report(commands: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_report(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "report",
         help="score an evaluation log with a trained version and write the offline report",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model", required=True, type=Path, metavar="DIR", help="registry or version folder"

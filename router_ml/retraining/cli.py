@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from router_ml.cli_options import add_embedding_options, exit_75_when_locked
+from router_ml.cli_options import (
+    HelpFormatter,
+    add_embedding_options,
+    exit_75_when_locked,
+    number_in,
+)
 
 EXIT_CODES_HELP = (
     "exit codes: 0 promoted, 3 champion kept (challenger rejected), 1 failed, 75 locked"
@@ -21,14 +26,18 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
         help="train a challenger on recent logs and promote it only if it is not worse",
         description=f"Train a challenger and gate it against the registry's current version; "
         f"{EXIT_CODES_HELP}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--registry", required=True, type=Path, metavar="DIR", help="registry")
     parser.add_argument(
         "--history", required=True, type=Path, metavar="DIR", help="folder of evaluation logs"
     )
     parser.add_argument(
-        "--window-days", type=float, default=30.0, metavar="N", help="days of history to learn from"
+        "--window-days",
+        type=number_in(1e-9),
+        default=30.0,
+        metavar="N",
+        help="days of history to learn from",
     )
     parser.add_argument(
         "--catalog",
@@ -39,14 +48,14 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=number_in(0),
         default=0.01,
         metavar="X",
         help="how far below the champion the challenger may be on each gate metric",
     )
     parser.add_argument(
         "--keep",
-        type=int,
+        type=number_in(1, kind=int),
         default=10,
         metavar="K",
         help="versions to keep (plus current and its rollback target)",

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from router_ml.cli_options import HelpFormatter
 from router_ml.embedding.backends import BACKENDS
 from router_ml.errors import RouterMLError
 from router_ml.serving.config import DEFAULT_METRICS_PORT, DEFAULT_PORT, ServerConfig, address
@@ -21,7 +22,7 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve",
         help="serve a router over gRPC (health, reflection, metrics, hot reload)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model",
@@ -160,7 +161,7 @@ def add_route(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "route",
         help="ask a running server which model should answer a prompt",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("prompt", metavar="PROMPT", help="the prompt to route")
     parser.add_argument(
