@@ -110,6 +110,8 @@ def load_catalog(path: str | Path) -> Catalog:
         When the file is missing, is not TOML, has no models, or a price is missing or negative.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder; expected the catalog file", path=path)
     if not path.is_file():
         raise DataError("catalog file does not exist", path=path)
     text = path.read_text(encoding="utf-8")

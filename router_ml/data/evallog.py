@@ -323,6 +323,8 @@ def read_log(
         the file, line and field.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder; expected the evaluation log", path=path)
     if not path.is_file():
         raise DataError("evaluation log does not exist", path=path)
     return parse_rows(path, _rows(path), layout=layout, scale=scale)

@@ -195,6 +195,16 @@ def missing_catalog(tmp: Path, rows: list[dict], catalog: Path) -> Case:
     return _args(log, tmp / "absent.toml"), r"absent\.toml: catalog file does not exist"
 
 
+def log_is_a_folder(tmp: Path, rows: list[dict], catalog: Path) -> Case:
+    (tmp / "logs").mkdir()
+    return _args(tmp / "logs", catalog), r"logs: is a folder; expected the evaluation log"
+
+
+def catalog_is_a_folder(tmp: Path, rows: list[dict], catalog: Path) -> Case:
+    log = write_jsonl(tmp / "log.jsonl", rows)
+    return _args(log, tmp), rf"{re.escape(str(tmp))}: is a folder; expected the catalog file"
+
+
 def encoder_missing(tmp: Path, rows: list[dict], catalog: Path) -> Case:
     log = write_jsonl(tmp / "log.jsonl", rows)
     return _args(
@@ -221,6 +231,8 @@ LOG_CASES = [
     models_not_in_catalog,
     nothing_complete,
     missing_catalog,
+    log_is_a_folder,
+    catalog_is_a_folder,
     encoder_missing,
 ]
 
