@@ -123,8 +123,9 @@ def _run_train(args: argparse.Namespace) -> int:
     console.print(render_summary(result.summary))
     split = result.manifest["split"]
     console.print(
-        f"published {result.version_dir} ({split['n_train']} train / {split['n_test']} held-out prompts, "
-        f"split by {split['method']}; {result.newly_embedded} newly embedded; "
+        f"published {result.version_dir} ({split['n_train']} train / {split['n_test']} held-out "
+        f"prompts, split by {split['method']}; {split['dropped_train_overlap']} training prompts "
+        f"dropped whose text is also held out; {result.newly_embedded} newly embedded; "
         f"{split['skipped_incomplete']} incomplete prompts skipped)"
     )
     return 0

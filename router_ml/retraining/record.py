@@ -71,6 +71,7 @@ def _prompts(e: Evidence) -> dict[str, Any]:
         "newly_embedded": e.newly_embedded,
         "train": len(e.split.train),
         "heldout": len(e.split.test),
+        "dropped_train_overlap": e.split.dropped_overlap,
         "split_method": e.split.method,
         "gate": len(e.gate),
         "heldout_trained_on_by_champion": e.gate_excluded,
@@ -199,8 +200,9 @@ def _data_lines(record: dict[str, Any]) -> list[str]:
         f"replaced by a later outcome of the same (prompt, model), {w['rows_used']} used.",
         f"- Prompts: {p['in_window']} ({p['skipped_incomplete']} skipped for missing outcomes), "
         f"{p['new_to_champion']} new to the champion, {p['newly_embedded']} newly embedded; "
-        f"{p['train']} train / {p['heldout']} held out (by {p['split_method']}), of which "
-        f"{p['heldout_trained_on_by_champion']} the champion trained on.",
+        f"{p['train']} train / {p['heldout']} held out (by {p['split_method']}; "
+        f"{p['dropped_train_overlap']} training prompts dropped whose text is also held "
+        f"out), of which {p['heldout_trained_on_by_champion']} the champion trained on.",
         f"- Models: {len(m['challenger'])}; new: {_names(m['new'])}; removed: "
         f"{_names([f'{k} ({v})' for k, v in m['removed'].items()])}; left out: "
         f"{_names(sorted(left_out))}.",

@@ -298,6 +298,7 @@ def test_decision_markdown_summarises_the_record(story: Story) -> None:
         "## Data",
         "## Drift",
         f"{N3} fresh held-out prompts",
+        f"{third.record['prompts']['dropped_train_overlap']} training prompts dropped",
     ):
         assert needle in text
 

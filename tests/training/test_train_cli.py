@@ -145,6 +145,8 @@ def test_incomplete_prompts_are_skipped_and_counted(runs: list[Run], small_rows)
     assert split["skipped_incomplete"] == N_PARTIAL
     assert split["n_prompts"] == len({r["prompt_id"] for r in small_rows})
     assert f"{N_PARTIAL} incomplete prompts skipped" in runs[0].text
+    dropped = split["dropped_train_overlap"]
+    assert f"{dropped} training prompts dropped whose text is also held out" in runs[0].text
 
 
 def test_the_published_router_loads_and_routes(registry: Path, runs: list[Run]) -> None:
