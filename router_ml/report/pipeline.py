@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,9 +128,14 @@ def score_router(
 
 
 def _write_folder(out: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` into a fresh hidden folder beside ``out``, then rename it into place."""
+    """Write ``files`` into a fresh hidden folder beside ``out``, then rename it into place.
+
+    The folder is made with ``mkdir`` (the umask's mode, as ``mkdir REPORT_DIR`` would give),
+    not ``mkdtemp``, whose private 0700 would make a report unreadable to whoever serves it.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staged = out.parent / f".{out.name}.{uuid.uuid4().hex}"
+    staged.mkdir()
     try:
         for name, content in files.items():
             (staged / name).write_bytes(content)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,12 @@ def document(report_dir: Path) -> dict:
 def test_report_folder_holds_json_html_and_figures(report_dir: Path) -> None:
     assert {p.name for p in report_dir.iterdir()} == {"report.json", "report.html"} | FIGURES
     assert not [p for p in report_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_report_folder_has_the_umasks_mode(report_dir: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(report_dir.stat().st_mode) == 0o777 & ~umask
 
 
 def test_json_has_every_field(document: dict, router: Router, heldout_rows: list[dict]) -> None:
