@@ -267,10 +267,13 @@ def rollback(registry: Path) -> str:
         When no earlier version was promoted.
     """
     target = rollback_target(registry)
+    current = current_version(registry)
+    if target is None and current is None:
+        raise RegistryError(f"{registry}: no current version; nothing to roll back from")
     if target is None:
         raise RegistryError(
-            f"{registry}: no version older than current ({current_version(registry)}) that was "
-            "promoted; nothing to roll back to"
+            f"{registry}: no version older than current ({current}) that was promoted; nothing "
+            "to roll back to"
         )
     set_current(registry, target)
     return target

@@ -53,6 +53,14 @@ def test_rollback_moves_current_to_the_previous_promoted_version(registry: Path)
     assert current_version(registry) == V[0]
 
 
+def test_rollback_of_a_registry_without_current_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        RegistryError, match=r"empty: no current version; nothing to roll back from"
+    ):
+        rollback(tmp_path / "empty")
+
+
 def test_rollback_skips_a_version_that_fails_verification(registry: Path) -> None:
     manifest_path = registry / V[1] / MANIFEST_NAME
     manifest_path.write_text(manifest_path.read_text().replace(V[1], V[1] + "-edited", 1))
