@@ -52,7 +52,15 @@ class RouteResult:
 
 
 def _estimates(items: Sequence[router_pb2.ModelEstimate]) -> tuple[ModelEstimate, ...]:
-    return tuple(ModelEstimate(e.model, e.pass_probability, e.estimated_cost_usd) for e in items)
+    return tuple(
+        ModelEstimate(
+            e.model,
+            e.pass_probability,
+            e.estimated_cost_usd,
+            e.expected_score if e.HasField("expected_score") else None,
+        )
+        for e in items
+    )
 
 
 def to_result(response: router_pb2.RouteResponse) -> RouteResult:

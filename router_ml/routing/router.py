@@ -47,7 +47,7 @@ class ModelEstimate:
     """One candidate model's calibrated pass probability, estimated cost and expected score.
 
     ``expected_score`` is what the utility policy weighs against cost (None when not known, e.g.
-    an estimate received over gRPC).
+    from a server older than the field).
     """
 
     model: str

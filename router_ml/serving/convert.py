@@ -108,6 +108,7 @@ def _estimate(estimate: ModelEstimate) -> router_pb2.ModelEstimate:
         model=estimate.model,
         pass_probability=estimate.pass_probability,
         estimated_cost_usd=estimate.estimated_cost_usd,
+        expected_score=estimate.expected_score,
     )
 
 

@@ -37,6 +37,9 @@ def test_client_route_matches_router(server: RoutingServer, router: Router) -> N
     )
     assert result.confidence == pytest.approx(expected.confidence, abs=1e-6)
     assert [a.model for a in result.alternatives] == [e.model for e in expected.ranked[1:3]]
+    assert [a.expected_score for a in result.alternatives] == pytest.approx(
+        [e.expected_score for e in expected.ranked[1:3]], abs=1e-6
+    )
     assert result.request_id == "r1" and not result.fallback and result.error is None
     assert [r.model for r in batch] == [router.route(p).model for p in ("a cat", "a dog")]
     assert info.router_version == router.version

@@ -33,6 +33,8 @@ def assert_same(response: router_pb2.RouteResponse, decision: RouteDecision) -> 
     for got, want in zip(response.alternatives, decision.ranked[1:], strict=True):
         assert got.pass_probability == pytest.approx(want.pass_probability, abs=1e-6)
         assert got.estimated_cost_usd == pytest.approx(want.estimated_cost_usd)
+        assert got.HasField("expected_score")
+        assert got.expected_score == pytest.approx(want.expected_score, abs=1e-6)
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
