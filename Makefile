@@ -22,10 +22,17 @@ $(VENV)/.installed: pyproject.toml hatch_build.py $(wildcard protos/router_ml/v1
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
-train: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/router-ml train --data $(DATA)/outcomes.jsonl.gz --catalog $(DATA)/catalog.toml --out $(MODELS)
+TRAIN = HF_HUB_OFFLINE=1 $(BIN)/router-ml train --data $(DATA)/outcomes.jsonl.gz --catalog $(DATA)/catalog.toml --out $(MODELS)
 
-run: train
+# A new version every time.
+train: $(VENV)/.installed
+	$(TRAIN)
+
+# Only when there is none yet, so `make run` does not add a version (~160 MB) on every start.
+$(MODELS)/current: | $(VENV)/.installed
+	$(TRAIN)
+
+run: $(MODELS)/current
 	HF_HUB_OFFLINE=1 $(BIN)/router-ml serve --model $(MODELS) --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed

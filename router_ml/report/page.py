@@ -128,7 +128,7 @@ def _routes(report: RoutingReport) -> str:
         _route(f"cheapest single model: {cheapest}", report.singles[cheapest], report),
         _route("random router with the router's traffic share", report.random_router, report),
         _route("card classifier by argmax", report.label_classifier.outcome, report),
-        _route("oracle (hindsight; a bound, not a router)", report.oracle, report),
+        _route("oracle (hindsight, not a router: it bounds the pass rate)", report.oracle, report),
     ]
     head = ["route", "quality", "pass rate", "total cost", "per 1,000 requests", "vs best cost"]
     return _table(head, rows, css=["router"])
