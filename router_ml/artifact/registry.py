@@ -161,26 +161,34 @@ def registry_lock(registry: Path) -> Iterator[None]:
 
 
 def check_registry_path(registry: Path) -> None:
-    """Fail when ``registry`` cannot be a registry folder: it, or the nearest existing folder
-    above it, is something other than a folder.
+    """Fail when ``registry`` cannot be a registry folder: it, or the nearest existing path
+    above it, is something other than a folder, or a symbolic link to nothing.
 
     Raises
     ------
     RegistryError
         Naming the path that is in the way.
     """
-    existing = next((p for p in (registry, *registry.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        kind = "the registry" if existing == registry else f"a folder above {registry}"
-        raise RegistryError(f"{existing}: exists and is not a folder (it should be {kind})")
+    for path in (registry, *registry.parents):
+        should_be = "the registry" if path == registry else f"a folder above {registry}"
+        if path.is_symlink() and not path.exists():
+            raise RegistryError(f"{path}: a symbolic link to nothing (it should be {should_be})")
+        if path.exists():
+            if not path.is_dir():
+                raise RegistryError(
+                    f"{path}: exists and is not a folder (it should be {should_be})"
+                )
+            return
 
 
 @contextlib.contextmanager
 def writing_registry(registry: Path) -> Iterator[None]:
     """Hold ``registry``'s lock, creating the folder first when it is absent.
 
-    A registry this call created is removed again when the block fails before any version was
-    published, so a mistyped path is not left behind as an empty registry.
+    When this call created the folder (its ``mkdir`` succeeded, so no one else had) and the
+    block fails before any version was published, the folder is removed again, still under the
+    lock, so a mistyped path is not left behind as an empty registry. Parent folders it created
+    stay.
 
     Raises
     ------
@@ -190,15 +198,19 @@ def writing_registry(registry: Path) -> Iterator[None]:
         When the path, or one above it, is not a folder.
     """
     check_registry_path(registry)
-    created = not registry.exists()
-    registry.mkdir(parents=True, exist_ok=True)
+    registry.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with registry_lock(registry):
+        registry.mkdir()
+        created = True
+    except FileExistsError:
+        created = False
+    with registry_lock(registry):
+        try:
             yield
-    except BaseException:
-        if created and not list_versions(registry):
-            shutil.rmtree(registry, ignore_errors=True)
-        raise
+        except BaseException:
+            if created and not list_versions(registry):
+                shutil.rmtree(registry, ignore_errors=True)
+            raise
 
 
 def check_unlocked(registry: Path) -> None:
@@ -268,7 +280,7 @@ def rollback(registry: Path) -> str:
     """
     target = rollback_target(registry)
     current = current_version(registry)
-    if target is None and current is None:
+    if current is None:
         raise RegistryError(f"{registry}: no current version; nothing to roll back from")
     if target is None:
         raise RegistryError(

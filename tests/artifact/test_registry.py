@@ -20,6 +20,7 @@ from router_ml.artifact.registry import (
     resolve_version,
     set_current,
     staging,
+    writing_registry,
 )
 from router_ml.errors import RegistryError
 from router_ml.training.pipeline import TrainConfig, train
@@ -138,3 +139,46 @@ def test_clean_leftovers_removes_staging_folders_and_dangling_links(registry: Pa
     os.symlink("gone", registry / f".{CURRENT}-dead")
     assert clean_leftovers(registry) == 2
     assert registry_state(registry) == before
+
+
+def _fail_inside(registry: Path, exc: BaseException) -> None:
+    with pytest.raises(type(exc)), writing_registry(registry):
+        raise exc
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("failed"), KeyboardInterrupt()])
+def test_a_registry_this_run_created_is_removed_when_it_fails(
+    tmp_path: Path, exc: BaseException
+) -> None:
+    _fail_inside(tmp_path / "parent" / "new", exc)
+    assert not (tmp_path / "parent" / "new").exists()
+    assert (tmp_path / "parent").is_dir()  # parents it created stay
+
+
+def test_an_existing_folder_is_never_removed_however_it_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "important").mkdir()
+    (tmp_path / "important" / "notes.txt").write_text("keep me", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _fail_inside(Path("typo") / ".." / "important", RuntimeError("failed"))
+    _fail_inside(tmp_path / "important", RuntimeError("failed"))
+    assert (tmp_path / "important" / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_a_registry_that_published_a_version_stays(tmp_path: Path) -> None:
+    registry = tmp_path / "new"
+    with pytest.raises(RuntimeError), writing_registry(registry):
+        with staging(registry) as staged:
+            (staged / "manifest.json").write_text("{}", encoding="utf-8")
+            publish(registry, staged, "v1")
+        raise RuntimeError("failed after publishing")
+    assert list_versions(registry) == ["v1"]
+
+
+def test_a_dangling_link_as_the_registry_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    refused = pytest.raises(RegistryError, match=r"link: a symbolic link to nothing")
+    with refused, writing_registry(tmp_path / "link"):
+        pass
+    assert not (tmp_path / "gone").exists()
