@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,29 +13,39 @@ from router_ml.errors import RegistryLockedError
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends each option's default to its help, unless the help already states it or there
-    is none to state (None, an empty list, an unset flag)."""
+    """Appends each option's default to its help, unless the help already states it
+    (``default:``) or there is none to state (None, an empty list, an unset flag)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         default = action.default
-        if "default" in (action.help or "") or default is None or default is False or default == []:
+        stated = "default:" in (action.help or "")
+        if stated or default is None or default is False or default == []:
             return action.help
         return super()._get_help_string(action)
 
 
-def number_in(low: float, high: float | None = None, kind: type = float) -> Callable[[str], float]:
-    """An argparse ``type`` that parses ``kind`` and requires ``low <= value [<= high]``, so a bad
-    value is reported with the flag's name."""
-    expected = f"a number in [{low:g}, {high:g}]" if high is not None else f"a number >= {low:g}"
-    if kind is int:
-        expected = expected.replace("a number", "an integer")
+def number_in(
+    low: float,
+    high: float | None = None,
+    *,
+    kind: type[int] | type[float] = float,
+    above: bool = False,
+) -> Callable[[str], float]:
+    """An argparse ``type`` that parses a finite ``kind`` with ``low <= value [<= high]``
+    (``low < value`` when ``above``), so a bad value is reported with the flag's name."""
+    noun = "an integer" if kind is int else "a number"
+    if high is not None:
+        expected = f"{noun} in [{low:g}, {high:g}]"
+    else:
+        expected = f"{noun} {'>' if above else '>='} {low:g}"
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not (low <= value and (high is None or value <= high)):
+            value = math.nan
+        in_range = (value > low if above else value >= low) and (high is None or value <= high)
+        if not (math.isfinite(value) and in_range):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 

@@ -8,8 +8,6 @@ import pytest
 
 from router_ml import cli
 
-COMMANDS = ["train", "report", "serve", "route", "retrain", "promote", "rollback", "bench"]
-
 
 def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as stopped:
@@ -18,7 +16,7 @@ def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
     return stopped.value.code, " ".join(out.split()), err
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
 def test_help_states_each_default_once(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, text, _ = _exit([command, "--help"], capsys)
     assert code == 0
@@ -52,6 +50,18 @@ def test_help_still_states_a_default_the_text_does_not(capsys: pytest.CaptureFix
         (
             ["retrain", "--registry", "r", "--history", "h", "--keep", "1.5"],
             "argument --keep: expected an integer >= 1, got '1.5'",
+        ),
+        (
+            ["retrain", "--registry", "r", "--history", "h", "--tolerance", "inf"],
+            "argument --tolerance: expected a number >= 0, got 'inf'",
+        ),
+        (
+            ["train", "--data", "x", "--catalog", "y", "--out", "z", "--threshold", "nan"],
+            "argument --threshold: expected a number in [0, 1], got 'nan'",
+        ),
+        (
+            ["retrain", "--registry", "r", "--history", "h", "--window-days", "0"],
+            "argument --window-days: expected a number > 0, got '0'",
         ),
     ],
 )

@@ -34,7 +34,7 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--window-days",
-        type=number_in(1e-9),
+        type=number_in(0, above=True),
         default=30.0,
         metavar="N",
         help="days of history to learn from",

@@ -17,7 +17,7 @@ from router_ml import Router
 from router_ml.cli import main
 from router_ml.data.splits import prompt_hash
 from router_ml.evaluation.metrics import CurvePoint, RoutingFigures, headline_savings
-from router_ml.report.pipeline import ReportConfig, make_report
+from router_ml.report.pipeline import ReportConfig, _write_folder, make_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = {"cost_quality.png", "traffic.png", "reliability.png", "per_task.png", "confusion.png"}
@@ -70,10 +70,13 @@ def test_report_folder_holds_json_html_and_figures(report_dir: Path) -> None:
     assert not [p for p in report_dir.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_report_folder_has_the_umasks_mode(report_dir: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    assert stat.S_IMODE(report_dir.stat().st_mode) == 0o777 & ~umask
+def test_report_folder_has_the_umasks_mode(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        _write_folder(tmp_path / "report", {"report.json": b"{}"})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report").stat().st_mode) == 0o755
 
 
 def test_json_has_every_field(document: dict, router: Router, heldout_rows: list[dict]) -> None:

@@ -10,8 +10,9 @@ import pytest
 from serving_helpers import HOST, metric
 
 from router_ml import Router
-from router_ml.client import FALLBACK_REASON, RouterClient, route_request
+from router_ml.client import FALLBACK_REASON, RouterClient, route_request, to_result
 from router_ml.serving.server import RoutingServer
+from router_ml.v1 import router_pb2
 
 PROMPT = "Name three prime numbers greater than 100."
 
@@ -90,3 +91,10 @@ def test_invalid_requests_raise_even_with_a_fallback(server: RoutingServer) -> N
         client.route("   ")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert metric(server, "router_ml_requests_total", method="Route", code="INVALID_ARGUMENT") >= 1
+
+
+def test_an_estimate_without_expected_score_reads_as_none() -> None:
+    older = router_pb2.ModelEstimate(model="m", pass_probability=0.5, estimated_cost_usd=0.1)
+    newer = router_pb2.ModelEstimate(model="m", expected_score=0.0)
+    response = router_pb2.RouteResponse(model="m", alternatives=[older, newer])
+    assert [a.expected_score for a in to_result(response).alternatives] == [None, 0.0]
