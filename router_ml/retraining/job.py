@@ -47,6 +47,7 @@ from router_ml.data.evallog import Outcome, ScoreScale, read_log
 from router_ml.data.splits import Split, prompt_hash
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
 from router_ml.embedding.encoder import Encoder
+from router_ml.embedding.onnx_encoder import OnnxEncoder, exported_encoder
 from router_ml.errors import ConfigError
 from router_ml.retraining.drift import Drift, measure_drift
 from router_ml.retraining.gate import FIRST_VERSION, gate_figures, judge
@@ -61,6 +62,7 @@ from router_ml.retraining.record import (
 )
 from router_ml.routing.router import CATALOG_FILE, Router
 from router_ml.training.pipeline import (
+    FittedVersion,
     TrainConfig,
     check_config,
     fit_version,
@@ -166,11 +168,12 @@ def _read_local(path: Path, scale: ScoreScale) -> list[Outcome]:
 
 @contextlib.contextmanager
 def _engine(
-    config: RetrainConfig, encoder: Encoder
-) -> Iterator[tuple[Reader, Encoder | RayEmbedder]]:
-    """The engine's log reader and embedder (an :class:`Encoder` or one with its interface)."""
+    config: RetrainConfig, encoder: Encoder, export: OnnxEncoder
+) -> Iterator[tuple[Reader, OnnxEncoder | RayEmbedder]]:
+    """The engine's log reader and embedder: locally ``export`` (the ONNX graph of
+    ``encoder``), on Ray actors that load ``encoder`` itself."""
     if config.engine == "local":
-        yield _read_local, encoder
+        yield _read_local, export
         return
     from router_ml.retraining.ray_engine import RayEmbedder, ray_session, read_with_ray
 
@@ -225,13 +228,14 @@ def _prepare(
     files: list[Path],
     champion: Router | None,
     encoder: Encoder,
+    export: OnnxEncoder,
     cache: EmbeddingCache,
 ) -> _Prepared:
     catalog_path = _catalog_path(config, champion)
     catalog = load_catalog(catalog_path)
     train_config = _train_config(config, champion, catalog_path, files)
     check_config(train_config)
-    with _engine(config, encoder) as (read, embedder):
+    with _engine(config, encoder, export) as (read, embedder):
         per_file = [(path, read(path, train_config.scale)) for path in files]
         history = assemble_history(
             per_file, time.time(), config.window_days, catalog, train_config.threshold
@@ -287,19 +291,19 @@ def _evidence(
     )
 
 
-def _run(config: RetrainConfig) -> RetrainResult:
-    files = history_files(config.history)
-    champion = _champion(config.registry)
-    encoder = champion.encoder if champion else Encoder()
-    identity = encoder.identity
-    cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
-    prep = _prepare(config, files, champion, encoder, cache)
-    fitted = fit_version(
-        prep.train_config, prep.catalog, prep.dataset, prep.split, prep.X, identity
-    )
+def _publish_challenger(
+    config: RetrainConfig,
+    prep: _Prepared,
+    champion: Router | None,
+    fitted: FittedVersion,
+    export: OnnxEncoder,
+    cache: EmbeddingCache,
+) -> RetrainResult:
+    """Stage the challenger, gate it against the champion, seal the decision and publish it;
+    ``current`` moves only when it is promoted."""
     version = fitted.manifest["version"]
     with staging(config.registry) as staged:
-        manifest = write_version(staged, fitted, encoder)
+        manifest = write_version(staged, fitted, export)
         evidence = _evidence(config, prep, champion, Router.load(staged), cache, version)
         record = decision_record(evidence)
         _seal_decision(staged, manifest, record)
@@ -308,6 +312,20 @@ def _run(config: RetrainConfig) -> RetrainResult:
         set_current(config.registry, version)
     logger.info("%s %s: %s", record["decision"], version, evidence.verdict.reason)
     return RetrainResult(version_dir, evidence.verdict.promote, record, [])
+
+
+def _run(config: RetrainConfig) -> RetrainResult:
+    files = history_files(config.history)
+    champion = _champion(config.registry)
+    encoder = champion.encoder if champion else Encoder()
+    identity = encoder.identity
+    cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
+    with exported_encoder(encoder) as export:
+        prep = _prepare(config, files, champion, encoder, export, cache)
+        fitted = fit_version(
+            prep.train_config, prep.catalog, prep.dataset, prep.split, prep.X, identity
+        )
+        return _publish_challenger(config, prep, champion, fitted, export, cache)
 
 
 def retrain(config: RetrainConfig) -> RetrainResult:

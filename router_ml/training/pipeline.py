@@ -29,7 +29,11 @@ from router_ml.data.labels import DROPPED, UnsolvablePolicy, cheapest_passing_la
 from router_ml.data.splits import Split, holdout_split, prompt_hash, text_hash_split
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
 from router_ml.embedding.encoder import Encoder, EncoderIdentity
-from router_ml.embedding.onnx_encoder import export_onnx
+from router_ml.embedding.onnx_encoder import (
+    OnnxEncoder,
+    copy_export,
+    exported_encoder,
+)
 from router_ml.errors import ConfigError, DataError
 from router_ml.evaluation.metrics import (
     best_single_index,
@@ -259,22 +263,12 @@ def fit_version(
     )
 
 
-def _with_onnx(staged: Path, manifest: dict[str, Any], encoder: Encoder | None) -> dict[str, Any]:
-    recorded = manifest["encoder"]
-    if encoder is None:
-        encoder = Encoder(recorded["source"], max_seq_length=recorded["max_seq_length"])
-    spec = export_onnx(encoder, staged)
-    return {**manifest, "encoder": {**recorded, "onnx": spec.to_dict()}}
-
-
-def write_version(
-    staged: Path, fitted: FittedVersion, encoder: Encoder | None = None
-) -> dict[str, Any]:
+def write_version(staged: Path, fitted: FittedVersion, export: OnnxEncoder) -> dict[str, Any]:
     """Write a fitted router's files into a staging folder and seal them; returns the manifest.
 
-    The files include the heads as plain arrays and the encoder exported to ONNX (fp32 and
-    int8), for serving without torch or scikit-learn; ``encoder`` is the sentence-transformers
-    model to export (default: the one the manifest records).
+    The files include the heads as plain arrays and the encoder's ONNX graphs (fp32 and int8)
+    and tokenizer, copied from ``export`` (the :func:`exported_encoder` that embedded the
+    prompts), for serving without torch or scikit-learn.
     """
     joblib.dump(fitted.pass_model, staged / PASS_MODEL_FILE)
     fitted.pass_model.to_arrays().save(staged / HEADS_FILE)
@@ -282,18 +276,20 @@ def write_version(
     (staged / CATALOG_FILE).write_text(fitted.catalog_toml, encoding="utf-8")
     hashes = sorted({prompt_hash(p) for p in fitted.training_prompts})
     (staged / TRAINING_PROMPTS_FILE).write_text("\n".join(hashes) + "\n", encoding="utf-8")
-    return seal(staged, _with_onnx(staged, fitted.manifest, encoder))
+    spec = copy_export(export, staged)
+    recorded = fitted.manifest["encoder"]
+    return seal(staged, {**fitted.manifest, "encoder": {**recorded, "onnx": spec.to_dict()}})
 
 
 def _publish_current(
-    registry: Path, fitted: FittedVersion, encoder: Encoder
+    registry: Path, fitted: FittedVersion, export: OnnxEncoder
 ) -> tuple[Path, dict[str, Any]]:
     """Under ``registry``'s lock: clear killed runs' leftovers, publish ``fitted`` and make it
     current."""
     with writing_registry(registry):
         clean_leftovers(registry)
         with staging(registry) as staged:
-            manifest = write_version(staged, fitted, encoder)
+            manifest = write_version(staged, fitted, export)
             version_dir = publish(registry, staged, manifest["version"])
         set_current(registry, manifest["version"])
     return version_dir, manifest
@@ -327,10 +323,11 @@ def train(config: TrainConfig) -> TrainResult:
     check_unlocked(config.out)
     identity = encoder.identity
     cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
-    X, newly = embed_prompts(
-        dataset.prompts, encoder, cache, show_progress_bar=config.show_progress
-    )
-    fitted = fit_version(config, catalog, dataset, split, X, identity)
-    version_dir, manifest = _publish_current(config.out, fitted, encoder)
+    with exported_encoder(encoder) as export:
+        X, newly = embed_prompts(
+            dataset.prompts, export, cache, show_progress_bar=config.show_progress
+        )
+        fitted = fit_version(config, catalog, dataset, split, X, identity)
+        version_dir, manifest = _publish_current(config.out, fitted, export)
     logger.info("published %s", version_dir)
     return TrainResult(version_dir, manifest, fitted.summary, newly)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import itertools
 import json
 import subprocess
@@ -14,7 +15,14 @@ import pytest
 
 from router_ml import Router
 from router_ml.embedding.backends import load_encoder
-from router_ml.embedding.onnx_encoder import OnnxEncoder, _batches, _export_graph, _fuse
+from router_ml.embedding.onnx_encoder import (
+    OnnxEncoder,
+    _batches,
+    _export_graph,
+    _fuse,
+    copy_export,
+    exported_encoder,
+)
 from router_ml.errors import ArtifactError, ConfigError
 
 
@@ -33,6 +41,19 @@ def test_onnx_embeddings_match_sentence_transformers(onnx_router, encoder, promp
     texts = [*prompts, long_prompt]
     cosine = (onnx_router.embed(texts) * encoder.encode(texts)).sum(axis=1)
     assert cosine.min() >= 0.99
+
+
+def test_training_embeds_with_an_export_that_matches_and_is_copied_whole(
+    encoder, prompts, tmp_path
+):
+    with exported_encoder(encoder) as export:
+        scratch = export.folder
+        cosine = (export.encode(prompts) * encoder.encode(prompts)).sum(axis=1)
+        spec = copy_export(export, tmp_path)
+        names = [spec.file, spec.int8_file, spec.tokenizer]
+        assert all(filecmp.cmp(scratch / n, tmp_path / n, shallow=False) for n in names)
+    assert cosine.min() >= 0.9999
+    assert not scratch.exists()
 
 
 def test_onnx_decisions_match_torch(onnx_router, router, prompts):
