@@ -167,13 +167,11 @@ def _read_local(path: Path, scale: ScoreScale) -> list[Outcome]:
 
 
 @contextlib.contextmanager
-def _engine(
-    config: RetrainConfig, encoder: Encoder, export: OnnxEncoder
-) -> Iterator[tuple[Reader, OnnxEncoder | RayEmbedder]]:
-    """The engine's log reader and embedder: locally ``export`` (the ONNX graph of
-    ``encoder``), on Ray actors that load ``encoder`` itself."""
+def _engine(config: RetrainConfig, encoder: Encoder) -> Iterator[tuple[Reader, RayEmbedder | None]]:
+    """The engine's log reader, and its embedder on Ray actors that load ``encoder`` (None
+    locally: the caller embeds with the encoder's ONNX export)."""
     if config.engine == "local":
-        yield _read_local, export
+        yield _read_local, None
         return
     from router_ml.retraining.ray_engine import RayEmbedder, ray_session, read_with_ray
 
@@ -212,7 +210,7 @@ def _seal_decision(staged: Path, manifest: dict[str, Any], record: dict[str, Any
 
 @dataclass(frozen=True)
 class _Prepared:
-    """The challenger's inputs: history, data set, split, embeddings."""
+    """The challenger's inputs: history, data set, split, embeddings, and the encoder's export."""
 
     history: History
     dataset: RoutingDataset
@@ -221,6 +219,7 @@ class _Prepared:
     newly_embedded: int
     train_config: TrainConfig
     catalog: Catalog
+    export: OnnxEncoder
 
 
 def _prepare(
@@ -228,24 +227,28 @@ def _prepare(
     files: list[Path],
     champion: Router | None,
     encoder: Encoder,
-    export: OnnxEncoder,
     cache: EmbeddingCache,
+    exports: contextlib.ExitStack,
 ) -> _Prepared:
+    """Check the flags and catalog, read the window, then export ``encoder`` (kept open on
+    ``exports`` for the version's files) and embed; so bad input fails before the export."""
     catalog_path = _catalog_path(config, champion)
     catalog = load_catalog(catalog_path)
     train_config = _train_config(config, champion, catalog_path, files)
     check_config(train_config)
-    with _engine(config, encoder, export) as (read, embedder):
+    with _engine(config, encoder) as (read, ray_embedder):
         per_file = [(path, read(path, train_config.scale)) for path in files]
         history = assemble_history(
             per_file, time.time(), config.window_days, catalog, train_config.threshold
         )
         dataset = build_dataset(history.outcomes, catalog, train_config.cost_rule)
         split = split_dataset(dataset, train_config)
+        export = exports.enter_context(exported_encoder(encoder))
+        embedder = export if ray_embedder is None else ray_embedder
         X, newly = embed_prompts(
             dataset.prompts, embedder, cache, show_progress_bar=config.show_progress
         )
-    return _Prepared(history, dataset, split, X, newly, train_config, catalog)
+    return _Prepared(history, dataset, split, X, newly, train_config, catalog, export)
 
 
 def _evidence(
@@ -296,14 +299,13 @@ def _publish_challenger(
     prep: _Prepared,
     champion: Router | None,
     fitted: FittedVersion,
-    export: OnnxEncoder,
     cache: EmbeddingCache,
 ) -> RetrainResult:
     """Stage the challenger, gate it against the champion, seal the decision and publish it;
     ``current`` moves only when it is promoted."""
     version = fitted.manifest["version"]
     with staging(config.registry) as staged:
-        manifest = write_version(staged, fitted, export)
+        manifest = write_version(staged, fitted, prep.export)
         evidence = _evidence(config, prep, champion, Router.load(staged), cache, version)
         record = decision_record(evidence)
         _seal_decision(staged, manifest, record)
@@ -320,12 +322,12 @@ def _run(config: RetrainConfig) -> RetrainResult:
     encoder = champion.encoder if champion else Encoder()
     identity = encoder.identity
     cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)
-    with exported_encoder(encoder) as export:
-        prep = _prepare(config, files, champion, encoder, export, cache)
+    with contextlib.ExitStack() as exports:
+        prep = _prepare(config, files, champion, encoder, cache, exports)
         fitted = fit_version(
             prep.train_config, prep.catalog, prep.dataset, prep.split, prep.X, identity
         )
-        return _publish_challenger(config, prep, champion, fitted, export, cache)
+        return _publish_challenger(config, prep, champion, fitted, cache)
 
 
 def retrain(config: RetrainConfig) -> RetrainResult:
