@@ -32,6 +32,15 @@ class DataError(RouterMLError):
         super().__init__(f"{prefix}{message}{suffix}")
 
 
+def require_file(path: Path, what: str) -> None:
+    """Raise :class:`DataError` naming ``path`` when it is a folder or does not exist; ``what``
+    names the file expected there ("evaluation log", "catalog file")."""
+    if path.is_dir():
+        raise DataError(f"is a folder; expected the {what}", path=path)
+    if not path.is_file():
+        raise DataError(f"{what} does not exist", path=path)
+
+
 class ConfigError(RouterMLError):
     """A parameter of a command or function is out of range or inconsistent."""
 

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from router_ml.errors import DataError
+from router_ml.errors import DataError, require_file
 
 PRICE_FIELDS = ("input_per_mtok", "output_per_mtok")
 
@@ -110,10 +110,7 @@ def load_catalog(path: str | Path) -> Catalog:
         When the file is missing, is not TOML, has no models, or a price is missing or negative.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DataError("is a folder; expected the catalog file", path=path)
-    if not path.is_file():
-        raise DataError("catalog file does not exist", path=path)
+    require_file(path, "catalog file")
     text = path.read_text(encoding="utf-8")
     try:
         document = tomllib.loads(text)

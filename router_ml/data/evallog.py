@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from router_ml.errors import DataError
+from router_ml.errors import DataError, require_file
 
 Layout = Literal["auto", "long", "wide"]
 LAYOUTS: tuple[Layout, ...] = ("auto", "long", "wide")
@@ -323,10 +323,7 @@ def read_log(
         the file, line and field.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DataError("is a folder; expected the evaluation log", path=path)
-    if not path.is_file():
-        raise DataError("evaluation log does not exist", path=path)
+    require_file(path, "evaluation log")
     return parse_rows(path, _rows(path), layout=layout, scale=scale)
 
 
