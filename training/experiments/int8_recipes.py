@@ -15,8 +15,6 @@ heads, and speed on the bench's short prompts (prompts/s in batches, ms for one 
 
 from __future__ import annotations
 
-import gzip
-import json
 import shutil
 import sys
 import tempfile
@@ -40,7 +38,7 @@ from serving_precision import chosen
 from router_ml.bench.run import BUNDLED, prompts_by_size
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import build_dataset
-from router_ml.data.evallog import read_logs
+from router_ml.data.evallog import read_log, read_logs
 from router_ml.embedding.onnx_encoder import OnnxEncoder, _padded
 from router_ml.routing.router import Router
 
@@ -92,8 +90,7 @@ class Calibration(CalibrationDataReader):
 
 def static(source: Path, target: Path, encoder: OnnxEncoder) -> None:
     """Static QDQ int8 of every MatMul, activation scales from the calibration prompts."""
-    with gzip.open(BUNDLED, "rt", encoding="utf-8") as rows:
-        train = list(dict.fromkeys(json.loads(r)["prompt"] for r in rows if '"train"' in r))
+    train = list(dict.fromkeys(o.prompt for o in read_log(BUNDLED) if o.split == "train"))
     rng = np.random.default_rng(0)
     prompts = [train[i] for i in rng.permutation(len(train))[:CALIBRATION_PROMPTS]]
     shaped = target.with_suffix(".shaped.onnx")

@@ -4,29 +4,21 @@
 
 ``router-ml train`` exports the encoder first and embeds with the export
 (:func:`~router_ml.embedding.onnx_encoder.exported_encoder`). This times both on ``N`` (default
-400) distinct prompts of LOG drawn at random, in one process, each after a warm-up, and prints
-prompts/s, their ratio, the lowest cosine between the two, and the time each would take for
-all of LOG's distinct prompts (a cold embedding cache).
+400) distinct prompts of LOG (any log ``router-ml train`` reads) drawn at random, in one
+process, each after a warm-up, and prints prompts/s, their ratio, the lowest cosine between the
+two, and the time each would take for all of LOG's distinct prompts (a cold embedding cache).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import sys
 import time
 
 import numpy as np
 
+from router_ml.data.evallog import read_log
 from router_ml.embedding.encoder import Encoder
 from router_ml.embedding.onnx_encoder import exported_encoder
-
-
-def distinct_prompts(log: str) -> list[str]:
-    """Each prompt text once, in file order (a JSON Lines log, optionally gzipped)."""
-    opener = gzip.open if log.endswith(".gz") else open
-    with opener(log, "rt", encoding="utf-8") as rows:
-        return list(dict.fromkeys(json.loads(row)["prompt"] for row in rows))
 
 
 def rate(encode, texts: list[str]) -> tuple[float, np.ndarray]:
@@ -38,7 +30,7 @@ def rate(encode, texts: list[str]) -> tuple[float, np.ndarray]:
 
 
 def main(log: str, n: int = 400) -> None:
-    prompts = distinct_prompts(log)
+    prompts = list(dict.fromkeys(outcome.prompt for outcome in read_log(log)))
     sample = [prompts[i] for i in np.random.default_rng(0).permutation(len(prompts))[:n]]
     print(
         f"{len(prompts)} distinct prompts; {n} drawn, mean {np.mean([len(p) for p in sample]):.0f} chars"
