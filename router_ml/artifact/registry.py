@@ -278,10 +278,10 @@ def rollback(registry: Path) -> str:
     RegistryError
         When no earlier version was promoted.
     """
-    target = rollback_target(registry)
     current = current_version(registry)
     if current is None:
         raise RegistryError(f"{registry}: no current version; nothing to roll back from")
+    target = rollback_target(registry)
     if target is None:
         raise RegistryError(
             f"{registry}: no version older than current ({current}) that was promoted; nothing "
