@@ -10,7 +10,8 @@ from router_ml.embedding.encoder import Encoder, EncoderIdentity
 from router_ml.embedding.onnx_encoder import OnnxEncoder, OnnxSpec
 from router_ml.errors import ArtifactError, ConfigError
 
-Backend = Literal["onnx", "onnx-int8", "torch"]
+Backend = Literal["onnx", "onnx-int8", "torch", "auto"]
+#: What a user may ask ``serve`` and ``bench`` for; ``auto`` is for offline jobs (the report).
 BACKENDS: tuple[Backend, ...] = ("onnx", "onnx-int8", "torch")
 
 
@@ -66,7 +67,8 @@ def load_encoder(
     ----------
     backend : ``torch`` (the sentence-transformers model, verified against the recorded weights
         hash), ``onnx`` (the version's own fp32 ONNX export, verified with the version's files)
-        or ``onnx-int8`` (its int8 quantization: faster, not exact).
+        or ``onnx-int8`` (its int8 quantization: faster, not exact); ``auto``: ``onnx`` when the
+        version has the export, else ``torch``.
     spec : where the sentence-transformers model is found (torch only; default: as recorded).
     threads : onnxruntime intra-op threads (onnx only; None: one per core).
 
@@ -77,6 +79,8 @@ def load_encoder(
     ArtifactError
         When the encoder differs from the recorded one, or the version has no ONNX export.
     """
+    if backend == "auto":
+        backend = "onnx" if "onnx" in recorded else "torch"
     if backend == "torch":
         return _torch_encoder(recorded, spec, folder)
     if backend in ("onnx", "onnx-int8"):

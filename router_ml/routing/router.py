@@ -145,8 +145,8 @@ class Router:
         ----------
         encoder : where the sentence-transformers encoder is found (torch backend); its weights
             must still match the manifest.
-        backend : ``torch`` (sentence-transformers) or ``onnx`` (the version's ONNX export,
-            no torch import).
+        backend : ``torch`` (sentence-transformers), ``onnx`` (the version's ONNX export,
+            no torch import), ``onnx-int8``, or ``auto`` (``onnx`` when the version has it).
         threads : onnxruntime intra-op threads (onnx backend).
 
         Raises

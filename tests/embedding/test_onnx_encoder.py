@@ -15,6 +15,7 @@ import pytest
 
 from router_ml import Router
 from router_ml.embedding.backends import load_encoder
+from router_ml.embedding.encoder import Encoder
 from router_ml.embedding.onnx_encoder import (
     OnnxEncoder,
     _batches,
@@ -169,6 +170,10 @@ def test_version_without_onnx_is_refused_by_the_onnx_backend(onnx_router):
     recorded = {k: v for k, v in onnx_router.manifest["encoder"].items() if k != "onnx"}
     with pytest.raises(ArtifactError, match="no ONNX encoder"):
         load_encoder("onnx", onnx_router.folder, recorded)
+    assert isinstance(load_encoder("auto", onnx_router.folder, recorded), Encoder)
+    assert isinstance(
+        load_encoder("auto", onnx_router.folder, onnx_router.manifest["encoder"]), OnnxEncoder
+    )
 
 
 @pytest.mark.slow
