@@ -1,15 +1,19 @@
 """Python client for gateways: ``RouterClient(target, timeout=..., fallback_model=...)``.
 
-Every call carries a deadline. With a ``fallback_model``, a router that is down or too slow
-(UNAVAILABLE, DEADLINE_EXCEEDED) yields that model marked ``fallback=True`` instead of an error
-(fail open); every other error, and any error without a fallback model, raises ``grpc.RpcError``.
+Every call carries a deadline. With a ``fallback_model``, a router that cannot answer (down,
+too slow, overloaded, an empty answer, any status but INVALID_ARGUMENT) yields that model marked
+``fallback=True`` instead of an error (fail open); an invalid request, and any error without a
+fallback model, raises ``grpc.RpcError``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -19,9 +23,20 @@ from router_ml.v1 import router_pb2, router_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-FAIL_OPEN_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+FAIL_CLOSED_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 DEFAULT_TIMEOUT = 0.5
 FALLBACK_REASON = "fallback"
+EMPTY_ANSWER = "EMPTY_ANSWER"
+FALLBACK_LOG_INTERVAL_S = 10.0
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 2_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,8 @@ class RouteResult:
     reason : the router's reason in lower case (``met_min_confidence``, ...), or ``fallback``.
     alternatives : fallback order after ``model`` (empty for a fallback).
     fallback : True when the router did not answer and ``model`` is the client's fallback model.
-    error : the status code name that caused a fallback, else None.
+    error : the status code name that caused a fallback (``EMPTY_ANSWER`` for a response naming
+        no model), else None.
     """
 
     model: str
@@ -78,6 +94,34 @@ def to_result(response: router_pb2.RouteResponse) -> RouteResult:
     )
 
 
+def message_text(content: Any) -> str:
+    """A chat message's text: a string, None (no text), or OpenAI-style content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return _valid_utf8(content)
+    if isinstance(content, Sequence):
+        return "\n".join(_part_text(part) for part in content if _part_text(part))
+    raise TypeError(f"message content must be text, None or a list of parts, got {content!r:.80}")
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return _valid_utf8(part)
+    if isinstance(part, Mapping) and part.get("type") == "text":
+        return _valid_utf8(part.get("text") or "")
+    return ""
+
+
+def _valid_utf8(text: str) -> str:
+    """``text`` with lone surrogates (from JSON such as ``"\\ud800"``) replaced: protobuf takes UTF-8 only."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def route_request(
     prompt: str | None = None,
     *,
@@ -87,10 +131,14 @@ def route_request(
     num_alternatives: int | None = None,
     request_id: str = "",
 ) -> router_pb2.RouteRequest:
-    """A RouteRequest; ``messages`` are ``{"role": ..., "content": ...}`` mappings (chat format)."""
+    """A RouteRequest; ``messages`` are ``{"role": ..., "content": ...}`` mappings (chat format,
+    content as text, None or OpenAI-style parts, whose text parts are kept)."""
     return router_pb2.RouteRequest(
-        prompt=prompt or "",
-        messages=[router_pb2.Message(role=m["role"], content=m["content"]) for m in messages or ()],
+        prompt=_valid_utf8(prompt or ""),
+        messages=[
+            router_pb2.Message(role=m["role"], content=message_text(m.get("content")))
+            for m in messages or ()
+        ],
         request_id=request_id,
         allowed_models=list(allowed_models),
         min_confidence=min_confidence,
@@ -105,8 +153,11 @@ class RouterClient:
     ----------
     target : ``host:port`` of the server.
     timeout : default deadline of every call, in seconds.
-    fallback_model : model to return when the router is unavailable or too slow (fail open);
-        None raises instead (fail closed).
+    fallback_model : model to return when the router cannot answer (fail open); None raises
+        instead (fail closed). Fallbacks are logged at most once per ``FALLBACK_LOG_INTERVAL_S``.
+
+    The channel sends keepalive pings (a vanished server is noticed within seconds) and retries a
+    lost connection every 0.25-2 s, so routing resumes soon after the server is back.
     """
 
     def __init__(
@@ -115,8 +166,11 @@ class RouterClient:
         self.target = target
         self.timeout = timeout
         self.fallback_model = fallback_model
-        self._channel = grpc.insecure_channel(target)
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
+        self._log_lock = threading.Lock()
+        self._unlogged_fallbacks = 0
+        self._logged_at = -FALLBACK_LOG_INTERVAL_S
 
     def route(
         self,
@@ -145,11 +199,14 @@ class RouterClient:
             request_id=request_id,
         )
         try:
-            return to_result(self._stub.Route(request, timeout=self._deadline(timeout)))
+            response = self._stub.Route(request, timeout=self._deadline(timeout))
         except grpc.RpcError as exc:
-            if self.fallback_model is None or exc.code() not in FAIL_OPEN_CODES:
+            if self.fallback_model is None or exc.code() in FAIL_CLOSED_CODES:
                 raise
-            return self._fallback(exc.code(), allowed_models, request_id)
+            return self._fallback(exc.code().name, allowed_models, request_id)
+        if not response.model and self.fallback_model is not None:
+            return self._fallback(EMPTY_ANSWER, allowed_models, request_id)
+        return to_result(response)
 
     def route_batch(
         self, requests: Sequence[router_pb2.RouteRequest], *, timeout: float | None = None
@@ -177,15 +234,11 @@ class RouterClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _fallback(
-        self, code: grpc.StatusCode, allowed_models: Sequence[str], request_id: str
-    ) -> RouteResult:
+    def _fallback(self, error: str, allowed_models: Sequence[str], request_id: str) -> RouteResult:
         model = self.fallback_model
         if allowed_models and model not in allowed_models:
             model = allowed_models[0]
-        logger.warning(
-            "router at %s answered %s; falling back to %s", self.target, code.name, model
-        )
+        self._log_fallback(error, model)
         return RouteResult(
             model=model,
             confidence=None,
@@ -197,5 +250,20 @@ class RouterClient:
             router_version=None,
             request_id=request_id,
             fallback=True,
-            error=code.name,
+            error=error,
+        )
+
+    def _log_fallback(self, error: str, model: str) -> None:
+        with self._log_lock:
+            self._unlogged_fallbacks += 1
+            now = time.monotonic()
+            if now - self._logged_at < FALLBACK_LOG_INTERVAL_S:
+                return
+            count, self._unlogged_fallbacks, self._logged_at = self._unlogged_fallbacks, 0, now
+        logger.warning(
+            "router at %s answered %s; fell back to %s (%d fallback(s) since the last warning)",
+            self.target,
+            error,
+            model,
+            count,
         )

@@ -29,7 +29,7 @@ def test_help_states_each_default_once(command: str, capsys: pytest.CaptureFixtu
 def test_help_still_states_a_default_the_text_does_not(capsys: pytest.CaptureFixture[str]) -> None:
     _, text, _ = _exit(["serve", "--help"], capsys)
     assert "--port PORT gRPC port (0: any free) (default: 50051)" in text
-    assert "(default: 16)" in text  # --rpc-threads
+    assert "(default: 64)" in text  # --rpc-threads
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from router_ml.errors import ConfigError
 
 DEFAULT_PORT = 50051
 DEFAULT_METRICS_PORT = 9464
+SPARE_RPC_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class ServerConfig:
     max_prompt_bytes : UTF-8 bytes a prompt (or all message contents together) may have.
     max_message_bytes : gRPC receive limit for one request; larger ones get RESOURCE_EXHAUSTED.
     max_batch : requests one RouteBatch call may carry.
-    rpc_threads : gRPC handler threads (they wait on the embedding worker, which encodes).
+    rpc_threads : gRPC handler threads (they wait on the embedding worker, which encodes); all
+        but ``SPARE_RPC_THREADS`` may route at once, the spare ones answer health checks.
     max_embed_batch : prompts the embedding worker encodes in one call, across requests.
     poll_interval : seconds between checks of where ``current`` points.
     backend : the encoder: ``onnx`` (the version's fp32 ONNX export, no torch), ``onnx-int8``
@@ -43,7 +45,7 @@ class ServerConfig:
     max_prompt_bytes: int = 64 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch: int = 512
-    rpc_threads: int = 16
+    rpc_threads: int = 64
     max_embed_batch: int = 64
     poll_interval: float = 2.0
     backend: Backend = "onnx"
@@ -51,19 +53,23 @@ class ServerConfig:
     decision_cache: int = 4096
     reuse_port: bool = False
 
+    @property
+    def route_slots(self) -> int:
+        """Route and RouteBatch calls handled at once; more are refused as RESOURCE_EXHAUSTED."""
+        return self.rpc_threads - SPARE_RPC_THREADS
+
     def __post_init__(self) -> None:
         for name in ("port", "metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be in [0, 65535], got {getattr(self, name)}")
-        for name in (
-            "max_prompt_bytes",
-            "max_message_bytes",
-            "max_batch",
-            "rpc_threads",
-            "max_embed_batch",
-        ):
+        for name in ("max_prompt_bytes", "max_message_bytes", "max_batch", "max_embed_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.route_slots < 1:
+            raise ConfigError(
+                f"rpc_threads must be at least {SPARE_RPC_THREADS + 1} ({SPARE_RPC_THREADS} are "
+                f"kept for health checks), got {self.rpc_threads}"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.encoder_threads is not None and self.encoder_threads < 1:

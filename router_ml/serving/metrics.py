@@ -47,6 +47,11 @@ class ServingMetrics:
         self.in_flight = Gauge(
             "router_ml_in_flight_requests", "Routing RPCs being handled", registry=self.registry
         )
+        self.outstanding_prompts = Gauge(
+            "router_ml_encoder_outstanding_prompts",
+            "Prompts queued for or being encoded",
+            registry=self.registry,
+        )
         self.active_version = Gauge(
             "router_ml_active_version",
             "1 for the router version being served",

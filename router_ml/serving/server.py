@@ -29,6 +29,11 @@ ROUTER_SERVICE = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 HEALTH_NAMES = ("", ROUTER_SERVICE)
 SIGNAL_CHECK_S = 0.25
+KEEPALIVE_OPTIONS = (  # accept the client's keepalive pings (every 10 s, router_ml.client)
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
 
 
 def _wait_for(flag: Callable[[], bool]) -> None:
@@ -62,12 +67,14 @@ class RoutingServer:
             config.encoder_threads,
         )
         self.worker = EmbeddingWorker(config.max_embed_batch, self.metrics.embedding.observe)
+        self.metrics.outstanding_prompts.set_function(lambda: self.worker.outstanding)
         self._stop_now = False
         self.grpc = grpc.server(
             ThreadPoolExecutor(config.rpc_threads, thread_name_prefix="router-ml-rpc"),
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", int(config.reuse_port)),
+                *KEEPALIVE_OPTIONS,
             ],
         )
         router_pb2_grpc.add_RouterServicer_to_server(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,7 +24,7 @@ from router_ml.serving.decision_cache import DecisionCache
 from router_ml.serving.dispatch import Deadline, route_items
 from router_ml.serving.metrics import ServingMetrics
 from router_ml.serving.model_holder import ModelHolder
-from router_ml.serving.status import NotReadyError, status_of
+from router_ml.serving.status import NotReadyError, OverloadedError, status_of
 from router_ml.v1 import router_pb2, router_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             metrics.decision_cache.labels(result="hit").inc,
             metrics.decision_cache.labels(result="miss").inc,
         )
+        self._route_slots = threading.BoundedSemaphore(config.route_slots)
 
     def Route(
         self, request: router_pb2.RouteRequest, context: grpc.ServicerContext
@@ -81,9 +83,18 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def _route(
         self, router: Router, items: list[RouteInput], context: grpc.ServicerContext
     ) -> list[RouteDecision]:
-        decisions = route_items(
-            router, self.worker, items, Deadline.after(context.time_remaining()), self.cache
-        )
+        """Route ``items`` in one of ``route_slots`` handler threads; the rest of the pool stays
+        free for health checks and GetModelInfo however many routing calls wait."""
+        if not self._route_slots.acquire(blocking=False):
+            raise OverloadedError(
+                f"overloaded: all {self.config.route_slots} routing handlers are busy"
+            )
+        try:
+            decisions = route_items(
+                router, self.worker, items, Deadline.after(context.time_remaining()), self.cache
+            )
+        finally:
+            self._route_slots.release()
         for decision in decisions:
             self.metrics.routed.labels(model=decision.model).inc()
         return decisions

@@ -1,6 +1,6 @@
 """The one place where errors become gRPC status codes.
 
-Domain errors come from :mod:`router_ml.errors`; the two conditions below belong to serving alone
+Domain errors come from :mod:`router_ml.errors`; the conditions below belong to serving alone
 and never leave the server except as their status codes.
 """
 
@@ -23,10 +23,15 @@ class DeadlinePassedError(Exception):
     """The client's deadline passed before the work could be done."""
 
 
+class OverloadedError(Exception):
+    """The server would not answer before the client's deadline, so it refuses the request at once."""
+
+
 STATUS_CODES: dict[type[BaseException], grpc.StatusCode] = {
     InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     NotReadyError: grpc.StatusCode.UNAVAILABLE,
     DeadlinePassedError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

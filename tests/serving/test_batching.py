@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from router_ml.serving.batching import EmbeddingWorker
-from router_ml.serving.status import DeadlinePassedError
+from router_ml.serving.status import DeadlinePassedError, OverloadedError
 
 
 class HeldEncoder:
@@ -100,3 +100,24 @@ def test_concurrent_callers_each_get_their_own_answer() -> None:
     worker.stop()
     assert answers == {n: [float(n * 10 + k) for k in range(n % 3 + 1)] for n in range(64)}
     assert encoder.calls < 64
+
+
+def test_work_that_cannot_finish_in_time_is_refused_at_once(worker: EmbeddingWorker) -> None:
+    slow, held = HeldEncoder(), HeldEncoder()
+    threading.Timer(0.3, slow.release.set).start()
+    worker.submit(slow, ["measured"], None).result(10)
+    assert worker.seconds_per_prompt >= 0.3
+    first = worker.submit(held, ["holds the encoder"], None)
+    assert held.entered.wait(10)
+    with pytest.raises(OverloadedError, match="1 prompts are queued ahead"):
+        worker.submit(held, ["would end after its deadline"], time.monotonic() + 0.4)
+    in_time = worker.submit(held, ["ends in time"], time.monotonic() + 60)
+    no_deadline = worker.submit(held, ["never refused"], None)
+    cancelled = worker.submit(held, ["cancelled"], time.monotonic() + 60)
+    assert worker.outstanding == 4
+    assert cancelled.cancel() and worker.outstanding == 3
+    held.release.set()
+    for future in (first, in_time, no_deadline):
+        future.result(10)
+    assert worker.outstanding == 0
+    assert worker.submit(held, ["queue empty: admitted"], time.monotonic() + 0.25).result(10)

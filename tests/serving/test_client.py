@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from pathlib import Path
 
 import grpc
 import pytest
-from serving_helpers import HOST, metric
+from serving_helpers import HOST, metric, running, server_config
 
 from router_ml import Router
-from router_ml.client import FALLBACK_REASON, RouterClient, route_request, to_result
+from router_ml.client import (
+    FALLBACK_REASON,
+    RouterClient,
+    message_text,
+    route_request,
+    to_result,
+)
 from router_ml.serving.server import RoutingServer
 from router_ml.v1 import router_pb2
 
@@ -98,3 +106,53 @@ def test_an_estimate_without_expected_score_reads_as_none() -> None:
     newer = router_pb2.ModelEstimate(model="m", expected_score=0.0)
     response = router_pb2.RouteResponse(model="m", alternatives=[older, newer])
     assert [a.expected_score for a in to_result(response).alternatives] == [None, 0.0]
+
+
+def test_fail_open_on_a_server_error(
+    server: RoutingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_embed(prompts):
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(server.router, "embed", broken_embed)
+    with RouterClient(f"{HOST}:{server.port}", timeout=30, fallback_model="safe") as client:
+        result = client.route("A prompt no other test sent: the encoder fails on it.")
+    assert (result.model, result.fallback, result.error) == ("safe", True, "INTERNAL")
+
+
+def test_message_contents_the_client_accepts() -> None:
+    parts = [{"type": "text", "text": "describe"}, {"type": "image_url"}, "this picture"]
+    assert message_text(parts) == "describe\nthis picture"
+    assert message_text(None) == ""
+    assert message_text("lone \ud800 surrogate") == "lone ? surrogate"
+    with pytest.raises(TypeError, match="message content must be text"):
+        message_text(42)
+    request = route_request(
+        messages=[
+            {"role": "system", "content": None},
+            {"role": "user", "content": [{"type": "text", "text": "hi \udfff"}]},
+        ]
+    )
+    assert [m.content for m in request.messages] == ["", "hi ?"]
+    assert route_request("bad \ud800 text").prompt == "bad ? text"
+
+
+def test_client_reconnects_soon_after_the_server_returns(trained_registry: Path) -> None:
+    """gRPC's default backoff grows to 120 s: after a 20 s outage it waited ~7 s more."""
+    with running(server_config(trained_registry)) as first:
+        port = first.port
+    ready = threading.Event()
+    with RouterClient(f"{HOST}:{port}", timeout=1, fallback_model="safe") as client:
+        down_until = time.monotonic() + 20
+        while time.monotonic() < down_until:
+            assert client.route(PROMPT).error == "UNAVAILABLE"
+            time.sleep(0.5)
+        client._channel.subscribe(
+            lambda state: state == grpc.ChannelConnectivity.READY and ready.set()
+        )
+        with running(server_config(trained_registry, port=port), wait=False) as back:
+            listening = time.monotonic()
+            assert ready.wait(10)
+            assert time.monotonic() - listening < 3.5, "the channel waited too long to reconnect"
+            assert back.wait_until_ready(120)
+            assert not client.route(PROMPT).fallback
