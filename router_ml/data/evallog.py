@@ -68,9 +68,10 @@ class Outcome:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    """UTF-8 text, without the byte-order mark that Excel's "CSV UTF-8" and ``utf-8-sig`` write."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

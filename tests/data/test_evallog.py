@@ -232,3 +232,15 @@ def test_unknown_suffix_is_refused(tmp_path: Path, rows: list[dict], name: str) 
         r"\.jsonl, \.jsonl\.gz, .*\.csv\.gz, \.parquet$",
     ):
         read_log(path)
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.jsonl", "log.jsonl.gz"])
+def test_a_byte_order_mark_is_ignored(tmp_path: Path, rows: list[dict], name: str) -> None:
+    """Excel's "CSV UTF-8" and pandas' ``encoding='utf-8-sig'`` start the file with U+FEFF."""
+    path = WRITERS[name](tmp_path / name, rows)
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    with opener(path, "wt", encoding="utf-8-sig", newline="") as handle:
+        handle.write(text)
+    assert _triples(read_log(path)) == _source_triples(rows)
