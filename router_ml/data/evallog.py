@@ -36,6 +36,8 @@ WIDE_RESERVED = frozenset(
         "oracle_model_to_route_to",
     }
 )
+#: Pass/fail scores as text (CSV "True", "false"), compared in lower case.
+BOOLEAN_SCORES = {"true": 1.0, "false": 0.0}
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,15 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"cannot read file: {exc}", path=path) from exc
 
 
+def _boolean(value: Any) -> float | None:
+    """1.0 or 0.0 for a boolean or its text in any case, else None."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return BOOLEAN_SCORES.get(value.strip().lower())
+    return None
+
+
 def _utc_seconds(moment: datetime) -> float:
     """Epoch seconds of ``moment``; a time without a zone is UTC (never the machine's zone)."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
@@ -209,6 +220,9 @@ class _Row:
         value = self.values.get(field)
         if value is None:
             raise self.error("missing value", field)
+        verdict = _boolean(value)
+        if verdict is not None:
+            return verdict  # pass or fail: the top or the bottom of any declared scale
         raw = self._finite(value, field)
         if not scale.low <= raw <= scale.high:
             raise self.error(

@@ -244,3 +244,27 @@ def test_a_byte_order_mark_is_ignored(tmp_path: Path, rows: list[dict], name: st
     with opener(path, "wt", encoding="utf-8-sig", newline="") as handle:
         handle.write(text)
     assert _triples(read_log(path)) == _source_triples(rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "passed", "failed"),
+    [
+        ("log.jsonl", True, False),
+        ("log.parquet", True, False),
+        ("log.csv", "True", "False"),
+        ("log.csv.gz", "TRUE", " false "),
+    ],
+)
+@pytest.mark.parametrize("scale", [ScoreScale(), ScoreScale(0, 10)], ids=["0-1", "0-10"])
+def test_boolean_scores_are_pass_and_fail(
+    tmp_path: Path, rows: list[dict], name: str, passed: object, failed: object, scale: ScoreScale
+) -> None:
+    judged = [{**r, "score": passed if i % 2 else failed} for i, r in enumerate(rows)]
+    outcomes = read_log(WRITERS[name](tmp_path / name, judged), scale=scale)
+    assert [o.score for o in outcomes] == [float(i % 2) for i in range(len(rows))]
+
+
+def test_a_boolean_is_still_not_a_cost(tmp_path: Path, rows: list[dict]) -> None:
+    logged = [{**rows[0], "cost_usd": True}]
+    with pytest.raises(DataError, match=r"log\.jsonl:1: not a number: True \(field 'cost_usd'\)"):
+        read_log(write_jsonl(tmp_path / "log.jsonl", logged))
