@@ -36,6 +36,8 @@ WIDE_RESERVED = frozenset(
         "oracle_model_to_route_to",
     }
 )
+#: Wide-layout cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
+MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
 #: Pass/fail scores as text (CSV "True", "false"), compared in lower case.
 BOOLEAN_SCORES = {"true": 1.0, "false": 0.0}
 
@@ -165,6 +167,13 @@ def _boolean(value: Any) -> float | None:
     if isinstance(value, str):
         return BOOLEAN_SCORES.get(value.strip().lower())
     return None
+
+
+def _missing_cell(value: Any) -> bool:
+    """Is a wide-layout score cell empty: None, a NaN float, or a NaN/NA text in any case?"""
+    if isinstance(value, float):
+        return math.isnan(value)
+    return value is None or (isinstance(value, str) and value.strip().lower() in MISSING_CELLS)
 
 
 def _utc_seconds(moment: datetime) -> float:
@@ -301,8 +310,8 @@ def _wide_outcomes(
         for model in _wide_models(list(values)):
             if model not in values:
                 raise row.error(f"column '{model}|total_cost' has no score column beside it", model)
-            if values[model] is None:
-                continue  # an empty cell: no outcome for this model (the prompt is incomplete)
+            if _missing_cell(values[model]):
+                continue  # no outcome for this model (the prompt is incomplete)
             yield Outcome(
                 prompt_id=prompt_id,
                 model=model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -268,3 +269,28 @@ def test_a_boolean_is_still_not_a_cost(tmp_path: Path, rows: list[dict]) -> None
     logged = [{**rows[0], "cost_usd": True}]
     with pytest.raises(DataError, match=r"log\.jsonl:1: not a number: True \(field 'cost_usd'\)"):
         read_log(write_jsonl(tmp_path / "log.jsonl", logged))
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("wide.jsonl", math.nan),
+        ("wide.parquet", math.nan),
+        ("wide.csv", "NaN"),
+        ("wide.csv", "NA"),
+        ("wide.csv", "nan"),
+        ("wide.csv", ""),
+    ],
+)
+def test_a_wide_nan_cell_is_a_missing_outcome(
+    tmp_path: Path, rows: list[dict], name: str, cell: object
+) -> None:
+    wide = _wide(rows)
+    model = rows[0]["model"]
+    wide[0][model] = cell
+    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
+    outcomes = read_log(writer[Path(name).suffix](tmp_path / name, wide))
+    missing = (rows[0]["prompt_id"], model)
+    assert sorted((o.prompt_id, o.model) for o in outcomes) == sorted(
+        (r["prompt_id"], r["model"]) for r in rows if (r["prompt_id"], r["model"]) != missing
+    )
