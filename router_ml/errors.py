@@ -23,12 +23,13 @@ class DataError(RouterMLError):
         line: int | None = None,
         field: str | None = None,
     ) -> None:
+        self.message = message
         self.path = None if path is None else str(path)
         self.line = line
         self.field = field
         where = ":".join(str(part) for part in (self.path, line) if part is not None)
         prefix = f"{where}: " if where else ""
-        suffix = f" (field '{field}')" if field else ""
+        suffix = "" if field is None else f" (field '{field}')"
         super().__init__(f"{prefix}{message}{suffix}")
 
 

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,9 +34,16 @@ WIDE_RESERVED = frozenset(
         "timestamp",
         "split",
         "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "gold_answer",
+        "answer",
+        "reference",
         "oracle_model_to_route_to",
     }
 )
+#: Row-index columns that pandas and pyarrow write beside the data (never a model).
+INDEX_COLUMN = re.compile(r"|index|Unnamed: \d+|__index_level_\d+__")
 #: Wide-layout cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
 MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
 #: Pass/fail scores as text (CSV "True", "false"), compared in lower case.
@@ -289,7 +297,12 @@ def _long_outcomes(
 
 
 def _wide_models(fields: list[str]) -> list[str]:
-    models = [f for f in fields if f not in WIDE_RESERVED and "|" not in f]
+    """Every column not reserved, not an index and without ``|`` is a model's score column."""
+    models = [
+        f
+        for f in fields
+        if f not in WIDE_RESERVED and "|" not in f and not INDEX_COLUMN.fullmatch(f)
+    ]
     return models + [
         f.split("|", 1)[0] for f in fields if "|" in f and f.split("|", 1)[0] not in models
     ]
@@ -315,11 +328,20 @@ def _wide_outcomes(
             yield Outcome(
                 prompt_id=prompt_id,
                 model=model,
-                score=row.score(model, scale),
+                score=_wide_score(row, model, scale),
                 input_tokens=row.non_negative("input_tokens"),
                 cost_usd=row.non_negative(f"{model}|total_cost"),
                 **common,
             )
+
+
+def _wide_score(row: _Row, model: str, scale: ScoreScale) -> float:
+    """Column ``model``'s score; an error says that the column was taken for a model's."""
+    try:
+        return row.score(model, scale)
+    except DataError as exc:
+        message = f"wide layout: column '{model}' is taken for a model's score: {exc.message}"
+        raise row.error(message, model) from None
 
 
 def _detect_layout(path: Path, line: int, fields: list[str]) -> Layout:

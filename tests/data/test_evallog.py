@@ -294,3 +294,40 @@ def test_a_wide_nan_cell_is_a_missing_outcome(
     assert sorted((o.prompt_id, o.model) for o in outcomes) == sorted(
         (r["prompt_id"], r["model"]) for r in rows if (r["prompt_id"], r["model"]) != missing
     )
+
+
+INDEX_AND_PROMPT_COLUMNS = {
+    "": 0,
+    "Unnamed: 0": 0,
+    "index": 0,
+    "__index_level_0__": 0,
+    "output_tokens": 300,
+    "cost_usd": 2.0,
+    "gold_answer": "B",
+    "answer": "B",
+    "reference": "the expected answer",
+}
+
+
+@pytest.mark.parametrize("name", ["wide.csv", "wide.jsonl", "wide.parquet"])
+def test_index_and_prompt_level_columns_are_not_models(
+    tmp_path: Path, rows: list[dict], name: str
+) -> None:
+    wide = [{**INDEX_AND_PROMPT_COLUMNS, **r} for r in _wide(rows)]
+    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
+    outcomes = read_log(writer[Path(name).suffix](tmp_path / name, wide))
+    assert sorted(_triples(outcomes)) == sorted(_source_triples(rows))
+
+
+def test_a_non_numeric_wide_cell_names_its_column(tmp_path: Path, rows: list[dict]) -> None:
+    wide = [{**r, "judge": "B"} for r in _wide(rows)]
+    with pytest.raises(
+        DataError,
+        match=r"wide\.csv:2: wide layout: column 'judge' is taken for a model's score: "
+        r"not a number: 'B' \(field 'judge'\)$",
+    ):
+        read_log(_write_csv(tmp_path / "wide.csv", wide))
+
+
+def test_an_empty_field_name_is_shown() -> None:
+    assert str(DataError("bad", path="log.csv", line=2, field="")) == "log.csv:2: bad (field '')"
