@@ -23,6 +23,12 @@ from router_ml.errors import DataError, require_file
 Layout = Literal["auto", "long", "wide"]
 LAYOUTS: tuple[Layout, ...] = ("auto", "long", "wide")
 LONG_REQUIRED = ("prompt_id", "prompt", "model", "score")
+#: The names a long log may give a field (OpenAI's token counts, other tools' costs).
+FIELD_NAMES = {
+    "input_tokens": ("input_tokens", "prompt_tokens"),
+    "output_tokens": ("output_tokens", "completion_tokens"),
+    "cost_usd": ("cost_usd", "cost", "total_cost"),
+}
 #: Wide-layout columns that are not a model's score (RouterBench names included).
 WIDE_RESERVED = frozenset(
     {
@@ -33,15 +39,14 @@ WIDE_RESERVED = frozenset(
         "eval_name",
         "timestamp",
         "split",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
         "gold_answer",
         "answer",
         "reference",
         "oracle_model_to_route_to",
     }
-)
+).union(*FIELD_NAMES.values())
+#: A wide log's cost column of a model is ``<model>|<suffix>`` with one of these suffixes.
+WIDE_COST_SUFFIXES = ("cost_usd", "total_cost", "cost")
 #: Row-index columns that pandas and pyarrow write beside the data (never a model).
 INDEX_COLUMN = re.compile(r"|index|Unnamed: \d+|__index_level_\d+__")
 #: Wide-layout cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
@@ -227,7 +232,19 @@ class _Row:
             raise self.error(f"not a finite number: {value!r}", field)
         return number
 
-    def non_negative(self, field: str) -> float | None:
+    def given(self, names: tuple[str, ...]) -> str:
+        """The one of ``names`` (a field's names) that has a value here, else the first."""
+        present = [name for name in names if self.values.get(name) is not None]
+        if len(present) > 1:
+            raise self.error(
+                f"both '{present[0]}' and '{present[1]}' are given; they name the same field",
+                present[1],
+            )
+        return present[0] if present else names[0]
+
+    def non_negative(self, *names: str) -> float | None:
+        """The value of the field called any one of ``names``, if given; it must be >= 0."""
+        field = self.given(names)
         number = self.number(field, required=False)
         if number is not None and number < 0:
             raise self.error(f"must be >= 0, got {number}", field)
@@ -289,9 +306,9 @@ def _long_outcomes(
             prompt_id=row.text("prompt_id", required=True),
             model=row.text("model", required=True),
             score=row.score("score", scale),
-            input_tokens=row.non_negative("input_tokens"),
-            output_tokens=row.non_negative("output_tokens"),
-            cost_usd=row.non_negative("cost_usd"),
+            input_tokens=row.non_negative(*FIELD_NAMES["input_tokens"]),
+            output_tokens=row.non_negative(*FIELD_NAMES["output_tokens"]),
+            cost_usd=row.non_negative(*FIELD_NAMES["cost_usd"]),
             **row.common(),
         )
 
@@ -322,15 +339,16 @@ def _wide_outcomes(
         prompt_id = row.text(id_field, required=True)
         for model in _wide_models(list(values)):
             if model not in values:
-                raise row.error(f"column '{model}|total_cost' has no score column beside it", model)
+                column = next(f for f in values if f.startswith(f"{model}|"))
+                raise row.error(f"column '{column}' has no score column beside it", model)
             if _missing_cell(values[model]):
                 continue  # no outcome for this model (the prompt is incomplete)
             yield Outcome(
                 prompt_id=prompt_id,
                 model=model,
                 score=_wide_score(row, model, scale),
-                input_tokens=row.non_negative("input_tokens"),
-                cost_usd=row.non_negative(f"{model}|total_cost"),
+                input_tokens=row.non_negative(*FIELD_NAMES["input_tokens"]),
+                cost_usd=row.non_negative(*(f"{model}|{s}" for s in WIDE_COST_SUFFIXES)),
                 **common,
             )
 

@@ -67,15 +67,21 @@ def _source_triples(rows: list[dict]) -> list[tuple[str, str, str, float]]:
     return [(r["prompt_id"], r["prompt"], r["model"], float(r["score"])) for r in rows]
 
 
-def _wide(rows: list[dict], *, id_field: str = "prompt_id", task_field: str = "task") -> list[dict]:
-    """Pivot long rows into the wide layout, with a ``<model>|total_cost`` column per model."""
+def _wide(
+    rows: list[dict],
+    *,
+    id_field: str = "prompt_id",
+    task_field: str = "task",
+    cost_suffix: str = "total_cost",
+) -> list[dict]:
+    """Pivot long rows into the wide layout, with a ``<model>|<cost_suffix>`` column per model."""
     wide: dict[str, dict] = {}
     for i, r in enumerate(rows):
         row = wide.setdefault(
             r["prompt_id"], {id_field: r["prompt_id"], "prompt": r["prompt"], task_field: r["task"]}
         )
         row[r["model"]] = r["score"]
-        row[f"{r['model']}|total_cost"] = 0.001 * (i + 1)
+        row[f"{r['model']}|{cost_suffix}"] = 0.001 * (i + 1)
     return list(wide.values())
 
 
@@ -331,3 +337,58 @@ def test_a_non_numeric_wide_cell_names_its_column(tmp_path: Path, rows: list[dic
 
 def test_an_empty_field_name_is_shown() -> None:
     assert str(DataError("bad", path="log.csv", line=2, field="")) == "log.csv:2: bad (field '')"
+
+
+@pytest.mark.parametrize("suffix", ["cost_usd", "cost"])
+def test_wide_cost_column_names(tmp_path: Path, rows: list[dict], suffix: str) -> None:
+    outcomes = read_log(_write_csv(tmp_path / "wide.csv", _wide(rows, cost_suffix=suffix)))
+    assert sorted(o.cost_usd for o in outcomes) == pytest.approx(
+        [0.001 * (i + 1) for i in range(len(rows))]
+    )
+
+
+def test_two_wide_cost_columns_of_one_model_are_refused(tmp_path: Path, rows: list[dict]) -> None:
+    model = rows[0]["model"]
+    wide = [{**r, f"{model}|cost": 0.5} for r in _wide(rows)]
+    with pytest.raises(
+        DataError,
+        match=rf"wide\.csv:2: both '{model}\|total_cost' and '{model}\|cost' are given; "
+        rf"they name the same field \(field '{model}\|cost'\)",
+    ):
+        read_log(_write_csv(tmp_path / "wide.csv", wide))
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.csv"])
+@pytest.mark.parametrize("cost", ["cost", "total_cost"])
+def test_long_field_aliases(tmp_path: Path, rows: list[dict], name: str, cost: str) -> None:
+    logged = [{**rows[0], "prompt_tokens": 120, "completion_tokens": 30, cost: 0.25}]
+    (outcome,) = read_log(WRITERS[name](tmp_path / name, logged))
+    assert (outcome.input_tokens, outcome.output_tokens, outcome.cost_usd) == (120, 30, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("field", "alias"),
+    [
+        ("input_tokens", "prompt_tokens"),
+        ("output_tokens", "completion_tokens"),
+        ("cost_usd", "cost"),
+    ],
+)
+def test_a_field_and_its_alias_in_one_row_are_refused(
+    tmp_path: Path, rows: list[dict], field: str, alias: str
+) -> None:
+    logged = [rows[0], {**rows[1], field: 1, alias: 1}]
+    with pytest.raises(
+        DataError,
+        match=rf"log\.jsonl:2: both '{field}' and '{alias}' are given; they name the same field "
+        rf"\(field '{alias}'\)",
+    ):
+        read_log(write_jsonl(tmp_path / "log.jsonl", logged))
+
+
+def test_a_cost_column_without_its_score_column_is_named(tmp_path: Path, rows: list[dict]) -> None:
+    wide = [{**r, "ghost|cost_usd": 0.5} for r in _wide(rows)]
+    with pytest.raises(
+        DataError, match=r"wide\.csv:2: column 'ghost\|cost_usd' has no score column beside it"
+    ):
+        read_log(_write_csv(tmp_path / "wide.csv", wide))
