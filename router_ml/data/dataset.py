@@ -107,6 +107,24 @@ def _group(outcomes: list[Outcome]) -> dict[str, dict[str, Outcome]]:
     return grouped
 
 
+def _prompt_splits(outcomes: list[Outcome]) -> dict[str, str]:
+    """Each prompt's split: the one its rows name (rows without one take it)."""
+    stated: dict[str, Outcome] = {}
+    for outcome in outcomes:
+        if outcome.split is None:
+            continue
+        first = stated.setdefault(outcome.prompt_id, outcome)
+        if first.split != outcome.split:
+            raise DataError(
+                f"prompt_id '{outcome.prompt_id}' has split '{outcome.split}' here and "
+                f"'{first.split}' at {_where(first)}",
+                path=outcome.path,
+                line=outcome.line,
+                field="split",
+            )
+    return {pid: outcome.split for pid, outcome in stated.items()}
+
+
 def _cost(outcome: Outcome, estimate: float, catalog: Catalog, rule: CostRule) -> float:
     if outcome.cost_usd is not None:
         return outcome.cost_usd
@@ -134,13 +152,15 @@ def build_dataset(
     Raises
     ------
     DataError
-        On unknown models (all named), conflicting duplicates, or when no complete prompt is left.
+        On unknown models (all named), conflicting duplicates or splits, or when no complete
+        prompt is left.
     """
     rule = rule or CostRule()
     if not outcomes:
         raise DataError("the evaluation logs hold no outcomes")
     models = _check_models(outcomes, catalog)
     grouped = _group(outcomes)
+    split_of = _prompt_splits(outcomes)
     complete = {pid: rows for pid, rows in grouped.items() if len(rows) == len(models)}
     skipped = len(grouped) - len(complete)
     if not complete:
@@ -179,7 +199,7 @@ def build_dataset(
         scores=scores,
         costs=costs,
         tasks=[o.task for o in firsts],
-        splits=[o.split for o in firsts],
+        splits=[split_of.get(pid) for pid in ids],
         timestamps=np.array([min(t) if t else np.nan for t in times], dtype=np.float64),
         skipped_incomplete=skipped,
     )

@@ -283,6 +283,11 @@ class _Row:
                 f"not an ISO 8601 time or epoch seconds: {value!r}", "timestamp"
             ) from None
 
+    def split(self) -> str | None:
+        """The ``split`` value in lower case, without surrounding space ("Test " is "test")."""
+        value = self.text("split", required=False)
+        return None if value is None else value.strip().lower()
+
     def common(self) -> dict[str, Any]:
         return {
             "prompt": self.text("prompt", required=True),
@@ -290,7 +295,7 @@ class _Row:
             "line": self.line,
             "task": self.text("task", required=False) or self.text("eval_name", required=False),
             "timestamp": self.timestamp(),
-            "split": self.text("split", required=False),
+            "split": self.split(),
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,7 +11,12 @@ import numpy as np
 
 from router_ml.data.dataset import RoutingDataset
 
+logger = logging.getLogger(__name__)
+
 SplitMethod = Literal["split_column", "time", "text_hash"]
+#: ``split`` values (read in lower case) that mark a held-out row.
+TEST_SPLITS = frozenset({"test", "eval", "holdout"})
+FALLBACKS = {"time": "time (the latest prompts)", "text_hash": "a hash of the prompt text"}
 
 
 @dataclass(frozen=True)
@@ -53,14 +59,36 @@ def _without_overlap(
 def holdout_split(dataset: RoutingDataset, fraction: float = 0.2, seed: int = 0) -> Split:
     """Choose the held-out test split.
 
-    In order of preference: the log's own ``split`` column (rows marked ``test``); the latest
-    ``fraction`` of prompts by time when every prompt has a timestamp; else a salted hash of the
-    prompt text. Training prompts whose text also occurs on the test side are dropped.
+    In order of preference: the log's own ``split`` column (rows marked ``test``, ``eval`` or
+    ``holdout``); the latest ``fraction`` of prompts by time when every prompt has a timestamp;
+    else a salted hash of the prompt text. Training prompts whose text also occurs on the test
+    side are dropped. A ``split`` column that marks no prompt, or every prompt, as test is
+    ignored with a warning.
     """
     positions = np.arange(len(dataset))
-    marked = np.array([s == "test" for s in dataset.splits], dtype=bool)
+    marked = np.array([s in TEST_SPLITS for s in dataset.splits], dtype=bool)
     if marked.any() and not marked.all():
         return _without_overlap(dataset, positions[~marked], positions[marked], "split_column")
+    split = _fallback_split(dataset, fraction, seed)
+    _warn_ignored(dataset.splits, bool(marked.any()), split.method)
+    return split
+
+
+def _warn_ignored(splits: list[str | None], all_test: bool, method: SplitMethod) -> None:
+    """Warn, when the log has a ``split`` column, that it was ignored and what replaced it."""
+    values = sorted({s for s in splits if s is not None})
+    if values:
+        logger.warning(
+            "the log's split column (values: %s) marks %s prompt as test; it is ignored, and the "
+            "held-out split is by %s",
+            ", ".join(values),
+            "every" if all_test else "no",
+            FALLBACKS[method],
+        )
+
+
+def _fallback_split(dataset: RoutingDataset, fraction: float, seed: int) -> Split:
+    """The latest ``fraction`` of prompts when every prompt has a time, else a text hash split."""
     if len(dataset) and not np.isnan(dataset.timestamps).any():
         order = np.argsort(dataset.timestamps, kind="stable")
         cut = round(len(order) * (1 - fraction))

@@ -139,3 +139,30 @@ def test_wide_empty_cell_is_a_missing_outcome(
         writer.writerows([f"p{i}", t, 1 if i else "", 0] for i, t in enumerate(texts[:3]))
     dataset = build_dataset(read_log(path), catalog)
     assert (dataset.prompt_ids, dataset.skipped_incomplete) == (["p1", "p2"], 1)
+
+
+def test_rows_of_one_prompt_that_disagree_on_split_are_refused(
+    tmp_path: Path, catalog: Catalog, texts: list[str]
+) -> None:
+    rows = [
+        _row("p1", texts[0], "a", split="Train"),
+        _row("p1", texts[0], "b", split="test "),
+    ]
+    with pytest.raises(
+        DataError,
+        match=r"log\.jsonl:2: prompt_id 'p1' has split 'test' here and 'train' at "
+        r"\S*log\.jsonl:1 \(field 'split'\)",
+    ):
+        _build(tmp_path, rows, catalog)
+
+
+def test_a_prompt_takes_the_split_its_rows_name(
+    tmp_path: Path, catalog: Catalog, texts: list[str]
+) -> None:
+    rows = [
+        _row("p1", texts[0], "a"),
+        _row("p1", texts[0], "b", split="Test"),
+        _row("p2", texts[1], "a", split="train"),
+        _row("p2", texts[1], "b", split=" TRAIN"),
+    ]
+    assert _build(tmp_path, rows, catalog).splits == ["test", "train"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,3 +122,48 @@ def test_text_hash_split_depends_on_the_seed_only(
     again = holdout_split(dataset, seed=0).test.tolist()
     assert holdout_split(dataset, seed=0).test.tolist() == again
     assert any(holdout_split(dataset, seed=s).test.tolist() != again for s in (1, 2, 3))
+
+
+@pytest.mark.parametrize("marker", ["Test", "test ", " TEST", "eval", "holdout", "Holdout"])
+def test_split_values_are_read_in_any_case_and_spacing(
+    tmp_path: Path, rows: list[dict], catalog_path: Path, marker: str
+) -> None:
+    index = _index(rows)
+    marked = [{**r, "split": marker if index[r["prompt_id"]] % 4 == 0 else "Train"} for r in rows]
+    split = holdout_split(_dataset(tmp_path, marked, catalog_path))
+    assert split.method == "split_column"
+    assert len(split.test) == N_PROMPTS // 4
+
+
+@pytest.mark.parametrize(
+    ("timed", "marker", "message"),
+    [
+        (False, None, "values: dev, train\\) marks no prompt as test; .* by a hash of the prompt"),
+        (True, None, "values: dev, train\\) marks no prompt as test; .* by time"),
+        (False, "test", "values: test\\) marks every prompt as test; .* by a hash of the prompt"),
+    ],
+    ids=["no-test-text-hash", "no-test-time", "all-test"],
+)
+def test_a_split_column_that_marks_no_test_side_is_ignored_with_a_warning(
+    tmp_path: Path,
+    rows: list[dict],
+    catalog_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    timed: bool,
+    marker: str | None,
+    message: str,
+) -> None:
+    index = _index(rows)
+    marked = [
+        {
+            **r,
+            "split": marker or ("dev" if index[r["prompt_id"]] % 4 == 0 else "train"),
+            "timestamp": 1_700_000_000 + index[r["prompt_id"]] if timed else None,
+        }
+        for r in rows
+    ]
+    split = holdout_split(_dataset(tmp_path, marked, catalog_path))
+    assert split.method == ("time" if timed else "text_hash")
+    (record,) = [r for r in caplog.records if r.name == "router_ml.data.splits"]
+    assert record.levelname == "WARNING"
+    assert re.search(f"the log's split column \\({message}", record.getMessage())
