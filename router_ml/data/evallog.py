@@ -51,6 +51,8 @@ WIDE_COST_SUFFIXES = ("cost_usd", "total_cost", "cost")
 INDEX_COLUMN = re.compile(r"|index|Unnamed: \d+|__index_level_\d+__")
 #: Wide-layout cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
 MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
+#: Epoch numbers above these bounds count units per second: ms, us, ns (1e11 s is the year 5138).
+EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))
 #: Pass/fail scores as text (CSV "True", "false"), compared in lower case.
 BOOLEAN_SCORES = {"true": 1.0, "false": 0.0}
 
@@ -189,6 +191,14 @@ def _missing_cell(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in MISSING_CELLS)
 
 
+def _epoch_seconds(number: float) -> float:
+    """Seconds of an epoch time given in seconds, ms, us or ns, told apart by its size."""
+    for bound, per_second in EPOCH_UNITS:
+        if abs(number) > bound:
+            return number / per_second
+    return number
+
+
 def _utc_seconds(moment: datetime) -> float:
     """Epoch seconds of ``moment``; a time without a zone is UTC (never the machine's zone)."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
@@ -270,17 +280,15 @@ class _Row:
             return None
         if isinstance(value, datetime):
             return _utc_seconds(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
         try:
-            return float(value)
+            return _epoch_seconds(float(value))
         except (TypeError, ValueError):
             pass
         try:
             return _utc_seconds(datetime.fromisoformat(str(value)))
         except ValueError:
             raise self.error(
-                f"not an ISO 8601 time or epoch seconds: {value!r}", "timestamp"
+                f"not an ISO 8601 time or an epoch number: {value!r}", "timestamp"
             ) from None
 
     def split(self) -> str | None:

@@ -181,6 +181,10 @@ def local_zone_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         1709294400,
         1709294400.0,
         "1709294400",
+        1709294400_000,
+        "1709294400000",
+        1709294400_000_000,
+        1709294400_000_000_000,
     ],
 )
 def test_timestamps_iso_and_epoch(
