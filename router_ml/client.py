@@ -49,6 +49,8 @@ class RouteResult:
     confidence : its calibrated pass probability; None for a fallback.
     reason : the router's reason in lower case (``met_min_confidence``, ...), or ``fallback``.
     alternatives : fallback order after ``model`` (empty for a fallback).
+    unknown_allowed_models : names in ``allowed_models`` the router's version does not know; it
+        ignored them (a retrain may drop a model).
     fallback : True when the router did not answer and ``model`` is the client's fallback model.
     error : the status code name that caused a fallback (``EMPTY_ANSWER`` for a response naming
         no model), else None.
@@ -63,6 +65,7 @@ class RouteResult:
     estimated_cost_usd: float | None
     router_version: str | None
     request_id: str
+    unknown_allowed_models: tuple[str, ...] = ()
     fallback: bool = False
     error: str | None = None
 
@@ -91,6 +94,7 @@ def to_result(response: router_pb2.RouteResponse) -> RouteResult:
         estimated_cost_usd=response.estimated_cost_usd,
         router_version=response.router_version,
         request_id=response.request_id,
+        unknown_allowed_models=tuple(response.unknown_allowed_models),
     )
 
 

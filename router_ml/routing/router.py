@@ -211,13 +211,17 @@ class Router:
     def _allowed_mask(self, allowed_models: Sequence[str] | None) -> np.ndarray:
         if not allowed_models:
             return np.ones(len(self.models), dtype=bool)
-        unknown = sorted(set(allowed_models) - set(self.models))
-        if unknown:
+        mask = np.array([m in set(allowed_models) for m in self.models])
+        if not mask.any():
             raise InvalidRequestError(
-                f"allowed_models has unknown model(s): {', '.join(unknown)}; "
-                f"this router knows: {', '.join(self.models)}"
+                f"allowed_models names no model this router knows: "
+                f"{', '.join(sorted(set(allowed_models)))}; it knows: {', '.join(self.models)}"
             )
-        return np.array([m in set(allowed_models) for m in self.models])
+        return mask
+
+    def unknown_models(self, allowed_models: Sequence[str] | None) -> list[str]:
+        """The names in ``allowed_models`` this version does not know (they are ignored)."""
+        return sorted(set(allowed_models or ()) - set(self.models))
 
     def _knob(self, min_confidence: float | None) -> float:
         if min_confidence is None:

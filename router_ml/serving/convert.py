@@ -112,8 +112,11 @@ def _estimate(estimate: ModelEstimate) -> router_pb2.ModelEstimate:
     )
 
 
-def route_response(decision: RouteDecision, item: RouteInput) -> router_pb2.RouteResponse:
-    """A RouteResponse for one decision, with at most ``item.num_alternatives`` alternatives."""
+def route_response(
+    decision: RouteDecision, item: RouteInput, unknown_models: Sequence[str] = ()
+) -> router_pb2.RouteResponse:
+    """A RouteResponse for one decision, with at most ``item.num_alternatives`` alternatives;
+    ``unknown_models`` are the item's allowed models the router ignored."""
     chosen, *rest = decision.ranked
     return router_pb2.RouteResponse(
         model=decision.model,
@@ -125,6 +128,7 @@ def route_response(decision: RouteDecision, item: RouteInput) -> router_pb2.Rout
         estimated_cost_usd=chosen.estimated_cost_usd,
         router_version=decision.router_version,
         request_id=item.request_id,
+        unknown_allowed_models=unknown_models,
     )
 
 

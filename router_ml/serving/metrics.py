@@ -47,6 +47,11 @@ class ServingMetrics:
         self.in_flight = Gauge(
             "router_ml_in_flight_requests", "Routing RPCs being handled", registry=self.registry
         )
+        self.unknown_allowed = Counter(
+            "router_ml_unknown_allowed_models",
+            "Routed prompts whose allowed_models named models the version does not know (ignored)",
+            registry=self.registry,
+        )
         self.outstanding_prompts = Gauge(
             "router_ml_encoder_outstanding_prompts",
             "Prompts queued for or being encoded",

@@ -59,7 +59,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         def work(router: Router) -> router_pb2.RouteResponse:
             item = route_input(request, self.config.max_prompt_bytes)
             (decision,) = self._route(router, [item], context)
-            return route_response(decision, item)
+            return self._response(router, decision, item)
 
         return self._handle("Route", context, work)
 
@@ -70,7 +70,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             items = batch_inputs(request, self.config.max_prompt_bytes, self.config.max_batch)
             decisions = self._route(router, items, context)
             return router_pb2.RouteBatchResponse(
-                responses=[route_response(d, i) for d, i in zip(decisions, items, strict=True)]
+                responses=[
+                    self._response(router, d, i) for d, i in zip(decisions, items, strict=True)
+                ]
             )
 
         return self._handle("RouteBatch", context, work)
@@ -79,6 +81,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> router_pb2.ModelInfo:
         return self._handle("GetModelInfo", context, model_info)
+
+    def _response(
+        self, router: Router, decision: RouteDecision, item: RouteInput
+    ) -> router_pb2.RouteResponse:
+        unknown = router.unknown_models(item.allowed_models)
+        if unknown:
+            self.metrics.unknown_allowed.inc()
+        return route_response(decision, item, unknown)
 
     def _route(
         self, router: Router, items: list[RouteInput], context: grpc.ServicerContext

@@ -79,9 +79,12 @@ def test_bad_min_confidence(router: Router, bad: float) -> None:
         router.route("hello", min_confidence=bad)
 
 
-def test_unknown_allowed_models_are_named(router: Router) -> None:
-    with pytest.raises(InvalidRequestError, match=r"gpt-9.*nope|nope.*gpt-9"):
-        router.route("hello", allowed_models=["gpt-9", "nope", router.models[0]])
+def test_unknown_allowed_models_are_ignored_unless_none_is_known(router: Router) -> None:
+    allowed = ["gpt-9", "nope", router.models[0]]
+    assert router.route("hello", allowed_models=allowed).model == router.models[0]
+    assert router.unknown_models(allowed) == ["gpt-9", "nope"]
+    with pytest.raises(InvalidRequestError, match=r"names no model this router knows: gpt-9, nope"):
+        router.route("hello", allowed_models=["gpt-9", "nope"])
 
 
 @pytest.mark.parametrize("empty", ["", "   \n"])

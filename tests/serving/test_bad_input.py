@@ -65,12 +65,20 @@ def test_invalid_route_requests(
     assert message in error.details()
 
 
-def test_unknown_allowed_models_are_named(stub: router_pb2_grpc.RouterStub, router: Router) -> None:
+def test_unknown_allowed_models_are_ignored_and_listed(
+    stub: router_pb2_grpc.RouterStub, router: Router, server: RoutingServer
+) -> None:
+    """A retrain may drop a model that gateways still allow: route among the known ones."""
+    before = metric(server, "router_ml_unknown_allowed_models_total")
     request = route_request("hello", allowed_models=["gpt-9", router.models[0], "nope"])
-    error = call_error(stub.Route, request)
+    answer = stub.Route(request, timeout=30)
+    assert answer.model == router.models[0]
+    assert list(answer.unknown_allowed_models) == ["gpt-9", "nope"]
+    assert metric(server, "router_ml_unknown_allowed_models_total") == before + 1
+    assert not stub.Route(route_request("hello"), timeout=30).unknown_allowed_models
+    error = call_error(stub.Route, route_request("hello", allowed_models=["gpt-9", "nope"]))
     assert error.code() == INVALID
-    assert "gpt-9" in error.details() and "nope" in error.details()
-    assert router.models[0] not in error.details().split(";")[0]
+    assert "names no model this router knows: gpt-9, nope" in error.details()
 
 
 def test_batch_errors_name_the_item(stub: router_pb2_grpc.RouterStub) -> None:
