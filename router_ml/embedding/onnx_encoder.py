@@ -37,6 +37,8 @@ MAX_BATCH_TOKENS = 1024
 #: 2 cores with MiniLM-L6, ~10 ms of CPU per call against ~0.35 ms per padded token (fp32; a
 #: call reads all the weights) and ~2 ms against ~0.27 ms (int8).
 CALL_OVERHEAD_TOKENS = {"fp32": 28, "int8": 8}
+#: Characters of a long prompt's head tokenized per token kept (English runs ~4 per token).
+HEAD_CHARS_PER_TOKEN = 16
 FUSED_MODEL_TYPES = ("bert",)
 FUSION_TOLERANCE = 1e-4
 Pooling = Literal["mean", "cls"]
@@ -330,6 +332,21 @@ class OnnxEncoder:
             pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
+    def tokenize(self, texts: list[str]) -> list[Any]:
+        """Each text's tokens, truncated to ``max_seq_length``, from its head alone when that
+        yields the same tokens: a 1 MB prompt took 0.4 s to tokenize whole, its head 4 ms.
+
+        The head is cut at a whitespace (tokenizers split words there, so its tokens begin the
+        text's) about ``HEAD_CHARS_PER_TOKEN`` characters per kept token in; it is used only when
+        it already fills ``max_seq_length``, else the whole text is tokenized.
+        """
+        heads = [_head(t, self.spec.max_seq_length * HEAD_CHARS_PER_TOKEN) for t in texts]
+        encodings = self.tokenizer.encode_batch(heads)
+        for i, (text, head) in enumerate(zip(texts, heads, strict=True)):
+            if head is not text and not encodings[i].overflowing:
+                encodings[i] = self.tokenizer.encode(text)
+        return encodings
+
     def encode(self, texts: list[str], *, show_progress_bar: bool = False) -> np.ndarray:
         """Embed ``texts`` as float32 rows of unit length, in order.
 
@@ -337,7 +354,7 @@ class OnnxEncoder:
         rows and ``max_batch_tokens`` padded tokens, so little is spent on padding and a batch of
         long prompts cannot blow up the activations' memory.
         """
-        encodings = self.tokenizer.encode_batch(texts)
+        encodings = self.tokenize(texts)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -346,6 +363,15 @@ class OnnxEncoder:
         for rows in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress_bar):
             vectors[order[rows]] = self._forward([encodings[i] for i in order[rows]])
         return vectors
+
+
+def _head(text: str, chars: int) -> str:
+    """``text`` up to its last whitespace before ``chars`` characters; ``text`` itself when it is
+    no longer than that or has no whitespace there."""
+    if len(text) <= chars:
+        return text
+    cut = next((i for i in range(chars, 0, -1) if text[i].isspace()), 0)
+    return text[:cut] if cut else text
 
 
 def _padded(encodings: list[Any]) -> dict[str, np.ndarray]:

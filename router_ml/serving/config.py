@@ -42,7 +42,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     metrics_port: int = DEFAULT_METRICS_PORT
     grace: float = 10.0
-    max_prompt_bytes: int = 64 * 1024
+    max_prompt_bytes: int = 1024 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch: int = 512
     rpc_threads: int = 64

@@ -21,6 +21,7 @@ from router_ml.embedding.onnx_encoder import (
     _batches,
     _export_graph,
     _fuse,
+    _head,
     copy_export,
     exported_encoder,
 )
@@ -204,3 +205,21 @@ def test_serving_with_onnx_never_imports_torch_or_scikit_learn(trained_registry)
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=True
     )
     assert done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_long_prompts_are_tokenized_from_their_head_with_the_same_tokens(onnx_router, prompts):
+    encoder = onnx_router.encoder
+    english = "\n\n".join(prompts) * 20
+    texts = [
+        english,
+        english.replace(" ", "\t"),
+        "x" * 9000 + " " + english,  # no whitespace in the head: the whole text
+        "a " + "y" * 9000,  # a head that does not fill max_seq_length: the whole text
+        "北京是中国的首都。" * 2000,  # no whitespace at all
+        "short prompt",
+    ]
+    whole = encoder.tokenizer.encode_batch(texts)
+    assert [e.ids for e in encoder.tokenize(texts)] == [e.ids for e in whole]
+    assert [len(e.ids) == encoder.spec.max_seq_length for e in whole] == [1, 1, 1, 0, 1, 0]
+    assert len(_head(english, 4096)) <= 4096 and english.startswith(_head(english, 4096))
+    assert _head("x" * 5000, 4096) == "x" * 5000
