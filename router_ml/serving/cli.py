@@ -46,6 +46,14 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         help="seconds in-flight requests get to finish on SIGTERM",
     )
     parser.add_argument(
+        "--drain-delay",
+        type=float,
+        default=defaults.drain_delay,
+        metavar="S",
+        help="seconds to keep answering after SIGTERM with health NOT_SERVING, so load balancers "
+        "take the server out before it refuses calls (Kubernetes: a few seconds)",
+    )
+    parser.add_argument(
         "--max-prompt-bytes",
         type=int,
         default=defaults.max_prompt_bytes,
@@ -120,6 +128,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         metrics_port=args.metrics_port,
         grace=args.grace,
+        drain_delay=args.drain_delay,
         max_prompt_bytes=args.max_prompt_bytes,
         max_message_bytes=args.max_message_bytes,
         max_batch=args.max_batch,

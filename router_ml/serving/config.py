@@ -23,6 +23,7 @@ class ServerConfig:
     host, port : where gRPC listens; port 0 picks a free one.
     metrics_port : where Prometheus metrics are served on ``host``; 0 picks a free one.
     grace : seconds in-flight requests get to finish on SIGTERM.
+    drain_delay : seconds between SIGTERM (health NOT_SERVING) and refusing new requests.
     max_prompt_bytes : UTF-8 bytes a prompt (or all message contents together) may have.
     max_message_bytes : gRPC receive limit for one request; larger ones get RESOURCE_EXHAUSTED.
     max_batch : requests one RouteBatch call may carry.
@@ -42,6 +43,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     metrics_port: int = DEFAULT_METRICS_PORT
     grace: float = 10.0
+    drain_delay: float = 0.0
     max_prompt_bytes: int = 1024 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch: int = 512
@@ -76,6 +78,8 @@ class ServerConfig:
             raise ConfigError(f"encoder_threads must be at least 1, got {self.encoder_threads}")
         if self.decision_cache < 0:
             raise ConfigError(f"decision_cache must be at least 0, got {self.decision_cache}")
+        if not self.drain_delay >= 0:
+            raise ConfigError(f"drain_delay must be >= 0 seconds, got {self.drain_delay}")
         for name in ("grace", "poll_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(

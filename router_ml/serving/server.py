@@ -122,10 +122,14 @@ class RoutingServer:
         """Check the model path now (what SIGHUP does)."""
         self.holder.request_reload()
 
-    def stop(self, grace: float | None) -> None:
-        """Go NOT_SERVING, refuse new RPCs, give in-flight ones ``grace`` seconds (or until
-        :meth:`stop_now`), then shut down."""
+    def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """Go NOT_SERVING, keep answering for ``delay`` seconds (while load balancers take the
+        server out), refuse new RPCs, give in-flight ones ``grace`` seconds, then shut down;
+        :meth:`stop_now` cuts the delay and the grace short."""
         self.health.enter_graceful_shutdown()
+        ends = time.monotonic() + delay
+        while not self._stop_now and (left := ends - time.monotonic()) > 0:
+            time.sleep(min(left, SIGNAL_CHECK_S))
         drained = self.grpc.stop(grace)
         while not drained.wait(SIGNAL_CHECK_S):  # in slices, for the handlers (see _wait_for)
             if self._stop_now:
@@ -228,7 +232,7 @@ def serve(config: ServerConfig, on_ready: Callable[[RoutingServer], None] | None
         if _wait_ready(server, signals) and on_ready is not None:
             on_ready(server)
         _wait_for(lambda: signals.stop_requested)
-        server.stop(config.grace)
+        server.stop(config.grace, config.drain_delay)
     except BaseException:
         server.stop(0)
         raise

@@ -1,4 +1,4 @@
-"""Overload: requests the server cannot answer in time are refused at once, health still answers."""
+"""Overload and draining: what the server refuses at once, and what health says meanwhile."""
 
 from __future__ import annotations
 
@@ -119,3 +119,29 @@ def test_a_request_behind_too_much_queued_work_is_refused_at_once(
         release.set()
     wait_for(lambda: small_server.worker.outstanding == 0, 30, "the queue to empty")
     assert metric(small_server, "router_ml_encoder_outstanding_prompts") == 0
+
+
+def test_drain_delay_keeps_answering_while_health_says_not_serving(trained_registry: Path) -> None:
+    with running(server_config(trained_registry)) as server:
+        target = f"{HOST}:{server.port}"
+        with grpc.insecure_channel(target) as channel:
+            stub = router_pb2_grpc.RouterStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            stopping = threading.Thread(target=server.stop, args=(5.0, 3.0))
+            started = time.monotonic()
+            stopping.start()
+            wait_for(
+                lambda: (
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                    == health_pb2.HealthCheckResponse.NOT_SERVING
+                ),
+                2,
+                "health to say NOT_SERVING",
+            )
+            assert stub.Route(route_request("still answered while draining"), timeout=2).model
+            assert time.monotonic() - started < 3
+            stopping.join(30)
+            assert time.monotonic() - started >= 3
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Route(route_request("after the delay"), timeout=2)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
