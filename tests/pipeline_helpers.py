@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
+import tomllib
 from pathlib import Path
 
 
@@ -20,6 +22,20 @@ def read_jsonl_gz(path: Path) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def with_logged_costs(rows: list[dict], catalog: Path, seed: int = 0) -> list[dict]:
+    """``rows`` with a logged ``cost_usd`` as real answers give: the catalog's prices on the
+    prompt's tokens (characters / 4) and on a random answer length of 1 to 3,000 tokens."""
+    prices = tomllib.loads(catalog.read_text(encoding="utf-8"))["models"]
+    rng = random.Random(seed)
+    logged = []
+    for row in rows:
+        price = prices[row["model"]]
+        tokens_in, tokens_out = len(row["prompt"]) / 4, rng.randint(1, 3000)
+        cost = (tokens_in * price["input_per_mtok"] + tokens_out * price["output_per_mtok"]) / 1e6
+        logged.append({**row, "cost_usd": cost})
+    return logged
 
 
 def first_prompts(rows: list[dict], n: int) -> list[dict]:

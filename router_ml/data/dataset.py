@@ -22,7 +22,10 @@ class RoutingDataset:
 
     Attributes
     ----------
-    scores, costs : ndarray of shape (n_prompts, n_models)
+    scores, costs : ndarray of shape (n_prompts, n_models); ``costs`` are what the requests cost
+        (logged costs or tokens when the log has them), what routes are scored by.
+    estimated_costs : ndarray of shape (n_prompts, n_models), the cost rule's estimate from the
+        prompt alone: what a router decides with at serving time.
     models : candidate model ids, in column order (sorted by name).
     timestamps : earliest outcome time of each prompt (NaN when unknown).
     skipped_incomplete : prompts dropped because some models had no outcome for them.
@@ -33,6 +36,7 @@ class RoutingDataset:
     models: list[str]
     scores: np.ndarray
     costs: np.ndarray
+    estimated_costs: np.ndarray
     tasks: list[str | None]
     splits: list[str | None]
     timestamps: np.ndarray
@@ -50,6 +54,7 @@ class RoutingDataset:
             prompts=[self.prompts[i] for i in positions],
             scores=self.scores[positions],
             costs=self.costs[positions],
+            estimated_costs=self.estimated_costs[positions],
             tasks=[self.tasks[i] for i in positions],
             splits=[self.splits[i] for i in positions],
             timestamps=self.timestamps[positions],
@@ -198,6 +203,7 @@ def build_dataset(
         models=models,
         scores=scores,
         costs=costs,
+        estimated_costs=estimates,
         tasks=[o.task for o in firsts],
         splits=[split_of.get(pid) for pid in ids],
         timestamps=np.array([min(t) if t else np.nan for t in times], dtype=np.float64),

@@ -96,14 +96,17 @@ def sweep(
     grid: np.ndarray | None = None,
     policy: Policy | None = None,
     expected_score: np.ndarray | None = None,
+    estimated_costs: np.ndarray | None = None,
 ) -> list[CurvePoint]:
     """The cost-quality curve of ``policy`` (default: the threshold rule) over ``min_confidence``.
 
-    ``expected_score`` is the utility's value (default: ``pass_proba``).
+    ``expected_score`` is the utility's value (default: ``pass_proba``). The policy decides with
+    ``estimated_costs`` (default: ``costs``), the routes are scored with ``costs``.
     """
     values = confidence_grid() if grid is None else grid
     points = []
-    choices = curve_choices(pass_proba, costs, values, policy, expected_score)
+    decide_with = costs if estimated_costs is None else estimated_costs
+    choices = curve_choices(pass_proba, decide_with, values, policy, expected_score)
     for value, chosen in zip(values, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(

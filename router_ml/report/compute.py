@@ -158,7 +158,9 @@ def compute_report(
 
     Parameters
     ----------
-    dataset : the prompts with every model's score and cost.
+    dataset : the prompts with every model's score and cost; the router, the zero router and
+        their sweeps decide with ``dataset.estimated_costs`` (what serving estimates) and are
+        scored with ``dataset.costs``, as are the single models and the oracle.
     pass_proba : (prompts, models) the router's P(pass), in ``dataset.models`` order.
     predicted_labels : (prompts,) model columns chosen by the cheapest-passing classifier.
     prior_pass_rates : (models,) training pass rates, the zero router's P(pass) for every prompt.
@@ -184,14 +186,15 @@ def compute_report(
     grid = confidence_grid() if grid is None else np.asarray(grid, dtype=np.float64)
     policy = policy or Policy()
     scores, costs, models = dataset.scores, dataset.costs, dataset.models
+    estimated = dataset.estimated_costs
     singles = single_models(scores, costs, threshold)
     best, cheapest = best_single_index(singles), cheapest_single_index(singles)
     estimates = [
         (pass_proba, expected_score),
         (_prior(prior_pass_rates, scores.shape), _prior(prior_mean_scores, scores.shape)),
     ]
-    chosen, _ = choose_models(pass_proba, costs, min_confidence, None, policy, expected_score)
-    curves = [sweep(p, scores, costs, threshold, grid, policy, e) for p, e in estimates]
+    chosen, _ = choose_models(pass_proba, estimated, min_confidence, None, policy, expected_score)
+    curves = [sweep(p, scores, costs, threshold, grid, policy, e, estimated) for p, e in estimates]
     single_points = [(s.cost_usd, s.quality) for s in singles]
     cost_range = shared_cost_range(single_points, *(_points(c) for c in curves))
     learned, zero = (
@@ -229,7 +232,7 @@ def compute_report(
         bootstrap=_bootstrap(
             dataset,
             chosen,
-            [curve_choices(p, costs, grid, policy, e) for p, e in estimates],
+            [curve_choices(p, estimated, grid, policy, e) for p, e in estimates],
             grid,
             threshold,
             (n_bootstrap, seed, level),

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,12 +108,14 @@ def score_router(
 ) -> RoutingReport:
     """Compute the report of ``router`` on ``dataset`` (prompts embedded as ``X``).
 
-    The zero router weighs the training mean scores when the router weighs expected scores.
+    Routes decide with the costs ``router`` estimates when serving (its cost rule and catalog
+    snapshot); the logged costs only score them. The zero router weighs the training mean scores
+    when the router weighs expected scores.
     """
     proba, expected = router.outcome_estimates(X)
     graded = router.policy.value == "expected_score"
     return compute_report(
-        dataset,
+        replace(dataset, estimated_costs=router.estimate_costs(dataset.prompts)),
         proba,
         router.label_classifier.predict(X).astype(int),
         _prior(router, "train_pass_rates"),

@@ -133,8 +133,9 @@ def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tup
 
 
 def reference_cost(train: RoutingDataset) -> float:
-    """The utility policy's cost scale: median cost of a training prompt on its dearest model."""
-    return float(np.median(train.costs.max(axis=1)))
+    """The utility policy's cost scale: median estimated cost of a training prompt on its dearest
+    model (the cost weight then applies to serving-time estimates, as it does when serving)."""
+    return float(np.median(train.estimated_costs.max(axis=1)))
 
 
 def _choose_min_confidence(
@@ -156,7 +157,13 @@ def _choose_min_confidence(
     singles = single_models(held.scores, held.costs, config.threshold)
     target = singles[best_single_index(singles)].quality
     curve = sweep(
-        proba, held.scores, held.costs, config.threshold, policy=policy, expected_score=expected
+        proba,
+        held.scores,
+        held.costs,
+        config.threshold,
+        policy=policy,
+        expected_score=expected,
+        estimated_costs=held.estimated_costs,
     )
     chosen = pick_min_confidence(curve, target)
     point = next(p for p in curve if p.min_confidence == chosen)

@@ -56,9 +56,10 @@ def summarise_heldout(
     min_confidence: float,
     policy: Policy,
 ) -> HeldOutSummary:
-    """Score the fitted heads on held-out prompts."""
+    """Score the fitted heads on held-out prompts: the router decides with the estimated costs
+    (as when serving), every route is scored with the logged ones."""
     proba, expected = (np.clip(p, 0.0, 1.0) for p in pass_model.predict_proba_and_score(X))
-    chosen, _ = policy.choose(proba, test.costs, min_confidence, expected_score=expected)
+    chosen, _ = policy.choose(proba, test.estimated_costs, min_confidence, expected_score=expected)
     singles = single_models(test.scores, test.costs, threshold)
     predicted = label_classifier.predict(X).astype(int)
     truth = oracle_labels(test.scores, test.costs, threshold)

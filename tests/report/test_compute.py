@@ -1,6 +1,8 @@
 """Every report figure against values computed by hand on a tiny hand-made log.
 
-Three models A, B, C cost 1, 2 and 4 USD on every prompt (logged ``cost_usd``); threshold 1.
+Three models A, B, C cost 1, 2 and 4 USD on every prompt (logged ``cost_usd``, and the router's
+estimate too, except in ``test_routes_decide_with_estimates_and_cost_what_was_logged``);
+threshold 1.
 
     prompt  task   scores A B C     P(pass) A    B     C     card label   oracle label
     p1      x      1    1   1       0.9   0.9  0.95    A            A
@@ -13,6 +15,8 @@ The zero router's P(pass) is A 0.3, B 0.6, C 0.8 for every prompt (routes: A, B,
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,7 +72,8 @@ def hand_dataset(tmp_path_factory: pytest.TempPathFactory) -> RoutingDataset:
     catalog.write_text(
         "".join(f'[models."{m}"]\ninput_per_mtok = 1.0\noutput_per_mtok = 1.0\n' for m in MODELS)
     )
-    return build_dataset(read_logs([log]), load_catalog(catalog))
+    dataset = build_dataset(read_logs([log]), load_catalog(catalog))
+    return replace(dataset, estimated_costs=dataset.costs.copy())
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +111,21 @@ def test_single_models_oracle_and_random_router(report: RoutingReport) -> None:
     assert report.random_router == figures(
         0.25 * 0.25 + 0.25 * 0.725 + 0.5 * 0.75, 0.25 * 0.25 + 0.25 * 0.5 + 0.5 * 0.75, 11.0
     )
+
+
+def test_routes_decide_with_estimates_and_cost_what_was_logged(
+    hand_dataset: RoutingDataset,
+) -> None:
+    # estimated A 4, B 2, C 1: at 0.75 the router sends p1 C (cheapest confident), p2 C, p3 C and
+    # p4 B (argmax), at logged costs 4 + 4 + 4 + 2; singles and the oracle keep logged costs
+    reversed_estimates = replace(hand_dataset, estimated_costs=np.tile([4.0, 2.0, 1.0], (4, 1)))
+    report = compute_report(
+        reversed_estimates, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, grid=GRID, n_bootstrap=10
+    )
+    assert report.router == figures(3.9 / 4, 0.75, 4 + 4 + 4 + 2)
+    assert report.learned.curve[0].cost_usd == 16.0  # knob 0: the cheapest estimate, C
+    assert report.oracle == figures(0.75, 0.75, 1 + 2 + 4 + 1)
+    assert report.singles["A"] == figures(0.25, 0.25, 4.0)
 
 
 def test_curve_and_savings(report: RoutingReport) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import write_jsonl
+from pipeline_helpers import with_logged_costs, write_jsonl
 
 from router_ml import Router
 from router_ml.cli import main
@@ -136,6 +136,27 @@ def test_router_figures_match_routing_each_prompt(
     assert document["router"]["quality"] == pytest.approx(np.mean(picked))
     shares = {m: sum(d.model == m for d in decisions) / len(decisions) for m in router.models}
     assert document["router"]["traffic_share"] == pytest.approx(shares)
+
+
+def test_with_logged_costs_the_router_decides_as_served(
+    tmp_path: Path, router: Router, heldout_rows: list[dict], catalog_path: Path, cache_dir: Path
+) -> None:
+    """Logged costs (real answer lengths) score the routes; the decisions are the served ones."""
+    rows = with_logged_costs(heldout_rows, catalog_path)
+    log = write_jsonl(tmp_path / "logged.jsonl", rows)
+    config = ReportConfig(
+        router.folder, (log,), catalog_path, tmp_path / "report", cache_dir=cache_dir,
+        n_bootstrap=20, show_progress=False,
+    )  # fmt: skip
+    report = make_report(config).report
+    prompts = {r["prompt_id"]: r["prompt"] for r in rows}
+    cost = {(r["prompt_id"], r["model"]): r["cost_usd"] for r in rows}
+    decisions = router.route_many(list(prompts.values()))
+    served = sum(cost[pid, d.model] for pid, d in zip(prompts, decisions, strict=True))
+    assert report.router.cost_usd == pytest.approx(served)
+    assert report.traffic_share == pytest.approx(
+        {m: sum(d.model == m for d in decisions) / len(decisions) for m in router.models}
+    )
 
 
 def test_html_is_self_contained_with_its_figures(report_dir: Path) -> None:
