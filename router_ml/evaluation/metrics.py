@@ -35,6 +35,11 @@ def outcome_of(
     )
 
 
+def cost_ratio(figures: RoutingFigures, reference: RoutingFigures) -> float | None:
+    """``figures``' cost as a share of ``reference``'s; None when the reference costs nothing."""
+    return figures.cost_usd / reference.cost_usd if reference.cost_usd > 0 else None
+
+
 def single_models(scores: np.ndarray, costs: np.ndarray, threshold: float) -> list[RoutingFigures]:
     """Figures of sending every prompt to each model in turn."""
     return [

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from router_ml.evaluation.bootstrap import Interval
-from router_ml.evaluation.metrics import NEAR_BEST_FRACTION, RoutingFigures
+from router_ml.evaluation.metrics import NEAR_BEST_FRACTION, RoutingFigures, cost_ratio
 from router_ml.report.compute import RoutingReport
 from router_ml.report.render import ReportSource
 
@@ -161,7 +161,7 @@ def _tasks(report: RoutingReport) -> str:
             _num(t.router.quality),
             _num(t.models[overall].quality),
             _num(t.oracle.quality),
-            _pct(t.router.cost_usd / t.models[overall].cost_usd),
+            _pct(cost_ratio(t.router, t.models[overall])),
             f"<span class='model'>{escape(t.best_single)}</span>",
             _num(t.models[t.best_single].quality),
         ]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from router_ml.evaluation.curves import Point
-from router_ml.evaluation.metrics import NEAR_BEST_FRACTION
+from router_ml.evaluation.metrics import NEAR_BEST_FRACTION, cost_ratio
 from router_ml.report.compute import RoutingReport, SweepFigures
 
 DPI = 130
@@ -134,11 +134,11 @@ def _cost_quality(report: RoutingReport) -> Any:
     _markers(ax, report)
     _quality_levels(ax, report)
     costs = [x for x, _ in singles.values()]
-    if max(costs) > LOG_COST_SPREAD * min(costs):
+    if 0 < LOG_COST_SPREAD * min(costs) < max(costs):
         ax.set_xscale("log")
         ax.set_xlim(min(costs) / 1.15, max(costs) * 1.6)
-    else:
-        ax.set_xlim(0, max(costs) * 1.3)
+    else:  # also when a model is free (no log axis) or all are (no cost range)
+        ax.set_xlim(0, max(costs) * 1.3 or 1.0)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(_minor_dollars))
     ax.tick_params(axis="x", which="both", labelsize=8)
@@ -274,9 +274,8 @@ def _per_task(report: RoutingReport) -> Any:
     )
     for k, (label, values, colour) in enumerate(bars):
         quality_ax.barh(y + (k - 1) * 0.27, values, 0.27, color=colour, label=label)
-    ratios = [
-        report.tasks[t].router.cost_usd / report.tasks[t].models[overall].cost_usd for t in names
-    ]
+    shares = [cost_ratio(report.tasks[t].router, report.tasks[t].models[overall]) for t in names]
+    ratios = [np.nan if share is None else share for share in shares]
     cost_ax.barh(y, ratios, 0.6, color=ROUTER_COLOUR)
     cost_ax.axvline(1.0, color="#999999", linestyle=":")
     quality_ax.set_yticks(y, [f"{t} ({report.tasks[t].n_prompts})" for t in names], fontsize=8)

@@ -9,8 +9,9 @@ Both policies take one knob, ``min_confidence`` in [0, 1] (higher = more quality
   expected score (``Policy.value`` = ``expected_score``, the quality the report measures) or,
   for versions trained before the score head, P(pass). At 1 cost is ignored (highest value); at
   0 the cheapest model is taken; at 0.5 one extra unit of value is worth ``reference_cost_usd``
-  (the median cost of a training prompt on the dearest model). Unlike the threshold rule it
-  spends where it is cheap (short prompts) and saves where it is dear (long ones).
+  (the median estimated cost of a training prompt on the dearest model). Unlike the threshold
+  rule it spends where it is cheap (short prompts) and saves where it is dear (long ones). With a
+  reference cost <= 0 (every price 0: self-hosted models) cost weighs nothing at any knob.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class Policy:
     value: UtilityValue = "expected_score"
 
     def cost_weight(self, min_confidence: float) -> float:
-        """``lam`` of the utility policy: the value one USD must buy."""
+        """``lam`` of the utility policy: the value one USD must buy (0 when nothing costs)."""
+        if self.reference_cost_usd <= 0.0:
+            return 0.0
         if min_confidence <= 0.0:
             return np.inf
         return (1.0 - min_confidence) / (min_confidence * self.reference_cost_usd)

@@ -50,6 +50,16 @@ def test_utility_cost_weight_formula() -> None:
     assert policy.cost_weight(1.0) == 0.0
 
 
+@pytest.mark.parametrize("knob", [0.0, 0.3, 1.0])
+def test_utility_without_a_reference_cost_maximises_the_value(knob: float) -> None:
+    # every price 0 (self-hosted models): lam = 0, the highest value; a tie goes to the cheaper
+    policy = Policy("utility", reference_cost_usd=0.0)
+    assert policy.cost_weight(knob) == 0.0
+    chosen, _ = policy.choose(np.array([[0.5, 0.9, 0.9]]), np.zeros((1, 3)), knob)
+    assert chosen.tolist() == [1]
+    assert policy.rank(np.array([0.5, 0.9, 0.7]), np.zeros(3), np.ones(3, bool), knob) == [1, 2, 0]
+
+
 def test_utility_spends_on_short_prompts_and_saves_on_long_ones() -> None:
     proba = np.array([[0.5, 0.9], [0.5, 0.9]])
     costs = np.array([[0.1, 0.3], [10.0, 30.0]])  # same models, a short and a long prompt

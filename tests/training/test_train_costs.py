@@ -1,4 +1,4 @@
-"""Training on logs whose costs are not the serving-time estimate: the router decides as served."""
+"""Training on unusual costs: logged costs that are not the serving-time estimate, free models."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import build_dataset
 from router_ml.data.evallog import read_logs
 from router_ml.data.splits import prompt_hash
+from router_ml.report.pipeline import ReportConfig, make_report
 from router_ml.training.pipeline import TrainConfig, TrainResult, split_dataset, train
 
 
@@ -55,3 +56,34 @@ def test_reference_cost_is_the_estimated_one(
     trained = [p for p in dataset.prompts if prompt_hash(p) in hashes]
     expected = np.median(router.estimate_costs(trained).max(axis=1))
     assert router.policy.reference_cost_usd == pytest.approx(expected)
+
+
+def test_a_free_catalog_trains_reports_and_routes(
+    tmp_path: Path,
+    small_rows: list[dict],
+    sample_rows: list[dict],
+    catalog_path: Path,
+    cache_dir: Path,
+) -> None:
+    """Self-hosted models (every price 0): cost weighs nothing, the router takes the best value."""
+    models = sorted({r["model"] for r in small_rows})
+    free = tmp_path / "free.toml"
+    free.write_text(
+        "".join(f'[models."{m}"]\ninput_per_mtok = 0\noutput_per_mtok = 0\n' for m in models)
+    )
+    result = _train(tmp_path, small_rows, free, cache_dir)
+    assert result.manifest["policy"]["reference_cost_usd"] == 0.0
+    assert result.summary.router.cost_usd == 0.0
+    small = {r["prompt_id"] for r in small_rows}
+    heldout = write_jsonl(
+        tmp_path / "heldout.jsonl", [r for r in sample_rows if r["prompt_id"] not in small][:300]
+    )
+    config = ReportConfig(
+        result.version_dir, (heldout,), free, tmp_path / "report", cache_dir=cache_dir,
+        n_bootstrap=20, show_progress=False,
+    )  # fmt: skip
+    report = make_report(config).report
+    assert report.router.cost_usd == 0.0
+    decision = Router.load(result.version_dir).route("What is the capital of France?")
+    assert decision.model in models
+    assert decision.ranked[0].estimated_cost_usd == 0.0
