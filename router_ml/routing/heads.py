@@ -6,7 +6,7 @@
   score, each a blend of the two (measured in training/EXPERIMENTS.md); the reported P(pass) is
   Platt-calibrated per model (:func:`fit_platt`, :func:`calibrate`), the expected score is not.
 - :func:`cheapest_passing_classifier`: the design card's multi-class classifier on the
-  cheapest-passing label.
+  cheapest-passing label (:func:`fit_label_classifier`: a constant one when the label is).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logit
 from sklearn.base import BaseEstimator
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
@@ -293,3 +294,11 @@ class PassProbabilityModel(BaseEstimator):
 def cheapest_passing_classifier(C: float = 1.0) -> LogisticRegression:
     """The card's classifier: multinomial logistic regression on the cheapest-passing label."""
     return LogisticRegression(C=C, max_iter=2000)
+
+
+def fit_label_classifier(X: np.ndarray, labels: np.ndarray) -> BaseEstimator:
+    """The card's classifier fitted on ``labels``; a label that takes one value (one cheap model
+    passes everything) is predicted as that value, there is nothing to classify."""
+    if len(np.unique(labels)) < 2:
+        return DummyClassifier(strategy="most_frequent").fit(X, labels)
+    return cheapest_passing_classifier().fit(X, labels)

@@ -42,7 +42,7 @@ from router_ml.evaluation.metrics import (
     single_models,
     sweep,
 )
-from router_ml.routing.heads import PassProbabilityModel, cheapest_passing_classifier
+from router_ml.routing.heads import PassProbabilityModel, fit_label_classifier
 from router_ml.routing.policy import Policy, PolicyName
 from router_ml.routing.router import (
     CATALOG_FILE,
@@ -120,16 +120,22 @@ def split_dataset(dataset: RoutingDataset, config: TrainConfig) -> Split:
     return split
 
 
+def check_passing(train: RoutingDataset, threshold: float) -> None:
+    """Raise DataError when no score of the training prompts reaches ``threshold``."""
+    highest = float(train.scores.max())
+    if highest < threshold:
+        raise DataError(
+            f"no score of the {len(train)} training prompts reaches the threshold {threshold:g} "
+            f"(the highest is {highest:g}), so no model ever passes; choose a lower --threshold"
+        )
+
+
 def _fit_heads(X: np.ndarray, train: RoutingDataset, config: TrainConfig) -> tuple[Any, Any]:
     passes = train.passes(config.threshold)
     pass_model = PassProbabilityModel(verbose=config.show_progress).fit(X, passes, train.scores)
     labels = cheapest_passing_labels(train.scores, train.costs, config.threshold, config.unsolvable)
     keep = labels != DROPPED
-    if len(np.unique(labels[keep])) < 2:
-        raise DataError(
-            "the cheapest-passing label takes fewer than two values; nothing to classify"
-        )
-    return pass_model, cheapest_passing_classifier().fit(X[keep], labels[keep])
+    return pass_model, fit_label_classifier(X[keep], labels[keep])
 
 
 def reference_cost(train: RoutingDataset) -> float:
@@ -327,6 +333,7 @@ def train(config: TrainConfig) -> TrainResult:
         config.cost_rule,
     )
     split = split_dataset(dataset, config)
+    check_passing(dataset.subset(split.train), config.threshold)
     check_unlocked(config.out)
     identity = encoder.identity
     cache = EmbeddingCache(config.cache_dir or default_cache_dir(), identity.cache_key)

@@ -393,3 +393,20 @@ def test_train_into_a_file_fails_before_embedding(
     )
     assert in_the_way.read_text(encoding="utf-8") == "not a folder\n"
     assert not [p for p in fresh_cache.rglob("*") if p.is_file()]  # nothing was embedded
+
+
+def test_no_score_reaching_the_threshold_fails_before_embedding(
+    tmp_path: Path, small_rows: list[dict], catalog_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Graded scores that never reach the default threshold 1.0: no label to learn."""
+    graded = [{**r, "score": 0.9 * r["score"]} for r in small_rows]
+    fresh_cache = tmp_path / "cache"
+    log = write_jsonl(tmp_path / "log.jsonl", graded)
+    assert _train(tmp_path / "registry", fresh_cache, _args(log, catalog_path)) == 1
+    _assert_one_error_line(
+        capsys.readouterr().err,
+        r"no score of the \d+ training prompts reaches the threshold 1 \(the highest is 0\.9\).*"
+        r"choose a lower --threshold",
+    )
+    assert not (tmp_path / "registry").exists()
+    assert not [p for p in fresh_cache.rglob("*") if p.is_file()]  # nothing was embedded
