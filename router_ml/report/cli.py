@@ -1,11 +1,15 @@
-"""``router-ml report``: flags in, :func:`router_ml.report.pipeline.make_report` called, a line out."""
+"""``router-ml report``: flags in, :func:`router_ml.report.pipeline.make_report` called, a summary out."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router_ml.cli_options import HelpFormatter, add_embedding_options, add_log_options
+
+if TYPE_CHECKING:
+    from router_ml.report.pipeline import ReportResult
 
 
 def add_report(commands: argparse._SubParsersAction) -> None:
@@ -57,17 +61,30 @@ def _run_report(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
         )
     )
-    report = result.report
-    overlap = result.source.n_train_overlap
-    print(
+    print(summary(result))
+    return 0
+
+
+def summary(result: ReportResult) -> str:
+    """The console summary: the router as served (default knob) first, then the sweep's best points."""
+    from router_ml.evaluation.metrics import cost_ratio
+
+    report, overlap = result.report, result.source.n_train_overlap
+    best = report.singles[report.best_single]
+    share = cost_ratio(report.router, best)
+    return (
         f"wrote {result.out}/report.html on {report.n_prompts} prompts"
         + (f" ({overlap} in the training set)" if overlap else "")
-        + f": savings at best quality {_pct(report.learned.savings_at_best_quality)}, "
-        f"at 95% {_pct(report.learned.savings_at_95pct_quality)} "
-        f"(zero router {_pct(report.zero_router.savings_at_best_quality)} / "
+        + f"\nrouter at its default min_confidence {report.min_confidence:g}: quality "
+        f"{report.router.quality:.3f}, cost ${report.router.cost_usd:.4g}, savings vs the best "
+        f"single model ({report.best_single}, quality {best.quality:.3f}, cost "
+        f"${best.cost_usd:.4g}) {_pct(None if share is None else 1.0 - share)}"
+        f"\nmin_confidence sweep, best points chosen on these prompts: savings at best quality "
+        f"{_pct(report.learned.savings_at_best_quality)}, at 95% "
+        f"{_pct(report.learned.savings_at_95pct_quality)} (zero router "
+        f"{_pct(report.zero_router.savings_at_best_quality)} / "
         f"{_pct(report.zero_router.savings_at_95pct_quality)}); ECE {report.learned.ece:.3f}"
     )
-    return 0
 
 
 def _pct(value: float | None) -> str:

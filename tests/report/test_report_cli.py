@@ -159,6 +159,35 @@ def test_with_logged_costs_the_router_decides_as_served(
     )
 
 
+def test_console_summary_leads_with_the_router_as_served(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trained_registry: Path,
+    heldout_log: Path,
+    catalog_path: Path,
+    cache_dir: Path,
+) -> None:
+    out = tmp_path / "report"
+    args = report_args(trained_registry, heldout_log, catalog_path, out, cache_dir)
+    assert main([*args, "--bootstrap", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    document = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    router, best = document["router"], document["best_single"]
+    savings = 1 - router["cost_usd"] / best["cost_usd"]
+    assert lines[-3] == f"wrote {out}/report.html on {document['n_prompts']} prompts"
+    assert lines[-2] == (
+        f"router at its default min_confidence {router['min_confidence']:g}: quality "
+        f"{router['quality']:.3f}, cost ${router['cost_usd']:.4g}, savings vs the best single "
+        f"model ({best['model']}, quality {best['quality']:.3f}, cost ${best['cost_usd']:.4g}) "
+        f"{savings:.1%}"
+    )
+    assert lines[-1].startswith(
+        "min_confidence sweep, best points chosen on these prompts: savings at best quality "
+        f"{document['savings_at_best_quality']:.1%}, at 95% "
+        f"{document['savings_at_95pct_quality']:.1%}"
+    )
+
+
 def test_html_is_self_contained_with_its_figures(report_dir: Path) -> None:
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     assert page.count('src="data:image/png;base64,') == len(FIGURES)
