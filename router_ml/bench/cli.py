@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from router_ml.bench import SIZE_NAMES
 from router_ml.cli_options import HelpFormatter
 from router_ml.embedding.backends import BACKENDS
 
@@ -36,6 +37,23 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="the server's encoder")
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument(
+        "--open-loop",
+        type=float,
+        nargs="+",
+        default=(),
+        metavar="RATE",
+        help="instead: send requests at each fixed RATE per second (open loop, overload)",
+    )
+    parser.add_argument(
+        "--size", choices=SIZE_NAMES, default="medium", help="prompt size of the --open-loop runs"
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=0.5, help="seconds each --open-loop request may take"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds of sending per --open-loop rate"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=_run_bench)
 
@@ -45,7 +63,7 @@ def _table(result: dict) -> str:
         "size    conc  p50 ms  p90 ms  p99 ms   routes/s  errors  server ms  encoder ms  "
         "cpu ms/route"
     ]
-    for size in ("short", "medium", "long"):
+    for size in SIZE_NAMES:
         for name, cell in result[size].items():
             if name.startswith("c") and isinstance(cell, dict):
                 lines.append(
@@ -68,18 +86,42 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_bench(args: argparse.Namespace) -> int:
-    from router_ml.bench.run import BenchConfig, bench
-
-    result = bench(
-        BenchConfig(
-            model=args.model,
-            concurrency=tuple(args.concurrency),
-            requests=args.requests,
-            naive_requests=args.naive_requests,
-            backend=args.backend,
-            workers=args.workers,
+def _open_loop_table(result: dict) -> str:
+    lines = [
+        f"open loop, {result['prompt_size']} prompts: rate/s  sent  answered/s  "
+        "p50 answered ms  p50 refused ms  codes"
+    ]
+    for run in result["open_loop"]:
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(run["codes"].items()))
+        lines.append(
+            f"{run['rate']:>8} {run['sent']:>6} {run['answered_per_s']:>11} "
+            f"{run['p50_answered_ms']!s:>16} {run['p50_refused_ms']!s:>15}  {codes}"
         )
+    lines.append(
+        f"deadline {result['open_loop'][0]['deadline_s']} s; load {result['machine']['load_1min']:.2f}"
     )
-    print(json.dumps(result, indent=2) if args.json else _table(result))
+    return "\n".join(lines)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from router_ml.bench.run import BenchConfig, bench, overload_bench
+
+    config = BenchConfig(
+        model=args.model,
+        concurrency=tuple(args.concurrency),
+        requests=args.requests,
+        naive_requests=args.naive_requests,
+        backend=args.backend,
+        workers=args.workers,
+        open_loop=tuple(args.open_loop),
+        open_loop_size=args.size,
+        deadline=args.deadline,
+        duration=args.duration,
+    )
+    if config.open_loop:
+        result = overload_bench(config)
+        print(json.dumps(result, indent=2) if args.json else _open_loop_table(result))
+    else:
+        result = bench(config)
+        print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0

@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from router_ml.bench import SIZE_NAMES
+from router_ml.bench.overload import open_loop
 from router_ml.errors import RouterMLError
 
 BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
-SIZES = {"short": (60, 120), "medium": (300, 520), "long": (1300, 2000)}
+SIZES = dict(zip(SIZE_NAMES, ((60, 120), (300, 520), (1300, 2000)), strict=True))
 READY = re.compile(r"serving version (\S+) on (\S+):(\d+) \(metrics: (\S+)\)")
 SERVER_HISTOGRAMS = {
     "server_ms": "router_ml_request_duration_seconds",
@@ -49,6 +51,10 @@ class BenchConfig:
     data: Path = BUNDLED
     backend: str = "onnx"
     workers: int = 1
+    open_loop: tuple[float, ...] = ()
+    open_loop_size: str = "medium"
+    deadline: float = 0.5
+    duration: float = 8.0
 
 
 def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
@@ -68,12 +74,14 @@ def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
 
 
 @contextmanager
-def server_process(config: BenchConfig) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
-    """A ``router-ml serve`` subprocess on a free port; yields it, its target and its processes'
-    metrics URLs once every process is ready."""
+def server_process(
+    config: BenchConfig, *extra: str
+) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
+    """A ``router-ml serve`` subprocess on a free port (``extra`` flags added); yields it, its
+    target and its processes' metrics URLs once every process is ready."""
     command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(config.model)]
     command += ["--port", "0", "--metrics-port", "0", "--backend", config.backend]
-    command += ["--workers", str(config.workers)]
+    command += ["--workers", str(config.workers), *extra]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -274,5 +282,24 @@ def bench(config: BenchConfig) -> dict:
         best = max(result[size][f"c{c}"]["throughput_rps"] for c in config.concurrency)
         result[size]["naive_rps"] = naive[size]
         result[size]["ratio"] = round(best / naive[size], 2)
+    result["machine"]["load_1min_after"] = os.getloadavg()[0]
+    return result
+
+
+def overload_bench(config: BenchConfig) -> dict:
+    """:func:`open_loop` at each of ``config.open_loop``'s rates, ``config.duration`` seconds each,
+    on a server without a decision cache (so prompts may repeat across rates)."""
+    texts = prompts_by_size(config.data, 10**6)[config.open_loop_size]
+    result: dict = {
+        "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]},
+        "server": {"backend": config.backend, "workers": config.workers, "decision_cache": 0},
+        "prompt_size": config.open_loop_size,
+        "open_loop": [],
+    }
+    with server_process(config, "--decision-cache", "0") as (_, target, _metrics):
+        for rate in config.open_loop:
+            count = max(1, round(rate * config.duration))
+            prompts = [texts[i % len(texts)] for i in range(count)]
+            result["open_loop"].append(open_loop(target, prompts, rate, config.deadline))
     result["machine"]["load_1min_after"] = os.getloadavg()[0]
     return result

@@ -34,3 +34,15 @@ def test_bench_json_has_every_figure(trained_registry: Path):
         assert result[size]["naive_rps"] > 0 and result[size]["ratio"] > 0
         one = result[size]["c1"]
         assert 0 < one["encoder_ms"] < one["server_ms"] < one["p99_ms"], "one encoder call per RPC"
+
+
+def test_open_loop_bench_sends_at_its_rate(trained_registry: Path):
+    command = [sys.executable, "-m", "router_ml.cli", "bench", "--model", str(trained_registry)]
+    command += ["--open-loop", "4", "--duration", "2", "--deadline", "30", "--size", "short"]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["server"]["decision_cache"] == 0 and result["prompt_size"] == "short"
+    (run,) = result["open_loop"]
+    assert (run["rate"], run["sent"], run["codes"], run["answered_per_s"]) == (4, 8, {"OK": 8}, 4)
+    assert 0 < run["p50_answered_ms"] < 30_000 and run["p50_refused_ms"] is None
