@@ -1,4 +1,5 @@
-"""Python client for gateways: ``RouterClient(target, timeout=..., fallback_model=...)``.
+"""Python clients for gateways: ``RouterClient(target, timeout=..., fallback_model=...)``, and
+``AsyncRouterClient`` with the same calls for asyncio gateways.
 
 Every call carries a deadline. With a ``fallback_model``, a router that cannot answer (down,
 too slow, overloaded, an empty answer, any status but INVALID_ARGUMENT) yields that model marked
@@ -150,98 +151,37 @@ def route_request(
     )
 
 
-class RouterClient:
-    """A connection to a router-ml server.
+class _FailOpen:
+    """What both clients share: the deadline, and turning a failed call into a fallback."""
 
-    Parameters
-    ----------
-    target : ``host:port`` of the server.
-    timeout : default deadline of every call, in seconds.
-    fallback_model : model to return when the router cannot answer (fail open); None raises
-        instead (fail closed). Fallbacks are logged at most once per ``FALLBACK_LOG_INTERVAL_S``.
-
-    The channel sends keepalive pings (a vanished server is noticed within seconds) and retries a
-    lost connection every 0.25-2 s, so routing resumes soon after the server is back.
-    """
-
-    def __init__(
-        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
-    ) -> None:
+    def __init__(self, target: str, timeout: float, fallback_model: str | None) -> None:
         self.target = target
         self.timeout = timeout
         self.fallback_model = fallback_model
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = router_pb2_grpc.RouterStub(self._channel)
         self._log_lock = threading.Lock()
         self._unlogged_fallbacks = 0
         self._logged_at = -FALLBACK_LOG_INTERVAL_S
 
-    def route(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, str]] | None = None,
-        allowed_models: Sequence[str] = (),
-        min_confidence: float | None = None,
-        num_alternatives: int | None = None,
-        request_id: str = "",
-        timeout: float | None = None,
-    ) -> RouteResult:
-        """Route one prompt or conversation (see :func:`route_request`).
-
-        Raises
-        ------
-        grpc.RpcError
-            For invalid requests, and when the router is down or slow and there is no fallback.
-        """
-        request = route_request(
-            prompt,
-            messages=messages,
-            allowed_models=allowed_models,
-            min_confidence=min_confidence,
-            num_alternatives=num_alternatives,
-            request_id=request_id,
-        )
-        try:
-            response = self._stub.Route(request, timeout=self._deadline(timeout))
-        except grpc.RpcError as exc:
-            if self.fallback_model is None or exc.code() in FAIL_CLOSED_CODES:
-                raise
-            return self._fallback(exc.code().name, allowed_models, request_id)
-        if not response.model and self.fallback_model is not None:
-            return self._fallback(EMPTY_ANSWER, allowed_models, request_id)
-        return to_result(response)
-
-    def route_batch(
-        self, requests: Sequence[router_pb2.RouteRequest], *, timeout: float | None = None
-    ) -> list[RouteResult]:
-        """Route many requests (build them with :func:`route_request`) in one call; never falls back."""
-        batch = router_pb2.RouteBatchRequest(requests=list(requests))
-        answer = self._stub.RouteBatch(batch, timeout=self._deadline(timeout))
-        return [to_result(r) for r in answer.responses]
-
-    def model_info(self, *, timeout: float | None = None) -> router_pb2.ModelInfo:
-        """The active router version, its encoder, models, prices and held-out metrics."""
-        return self._stub.GetModelInfo(
-            router_pb2.GetModelInfoRequest(), timeout=self._deadline(timeout)
-        )
-
-    def close(self) -> None:
-        self._channel.close()
-
     def _deadline(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else timeout
 
-    def __enter__(self) -> RouterClient:
-        return self
+    def _answered(
+        self, response: router_pb2.RouteResponse, request: router_pb2.RouteRequest
+    ) -> RouteResult:
+        if not response.model and self.fallback_model is not None:
+            return self._fallback(EMPTY_ANSWER, request)
+        return to_result(response)
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _failed(self, exc: grpc.RpcError, request: router_pb2.RouteRequest) -> RouteResult:
+        if self.fallback_model is None or exc.code() in FAIL_CLOSED_CODES:
+            raise exc
+        return self._fallback(exc.code().name, request)
 
-    def _fallback(self, error: str, allowed_models: Sequence[str], request_id: str) -> RouteResult:
+    def _fallback(self, error: str, request: router_pb2.RouteRequest) -> RouteResult:
         model = self.fallback_model
-        if allowed_models and model not in allowed_models:
-            model = allowed_models[0]
+        allowed = list(request.allowed_models)
+        if allowed and model not in allowed:
+            model = allowed[0]
         self._log_fallback(error, model)
         return RouteResult(
             model=model,
@@ -252,7 +192,7 @@ class RouterClient:
             min_confidence=None,
             estimated_cost_usd=None,
             router_version=None,
-            request_id=request_id,
+            request_id=request.request_id,
             fallback=True,
             error=error,
         )
@@ -271,3 +211,119 @@ class RouterClient:
             model,
             count,
         )
+
+
+class RouterClient(_FailOpen):
+    """A connection to a router-ml server.
+
+    Parameters
+    ----------
+    target : ``host:port`` of the server.
+    timeout : default deadline of every call, in seconds.
+    fallback_model : model to return when the router cannot answer (fail open); None raises
+        instead (fail closed). Fallbacks are logged at most once per ``FALLBACK_LOG_INTERVAL_S``.
+
+    The channel sends keepalive pings (a vanished server is noticed within seconds) and retries a
+    lost connection every 0.25-2 s, so routing resumes soon after the server is back.
+    """
+
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
+    ) -> None:
+        super().__init__(target, timeout, fallback_model)
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+
+    def route(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        allowed_models: Sequence[str] = (),
+        min_confidence: float | None = None,
+        num_alternatives: int | None = None,
+        request_id: str = "",
+        timeout: float | None = None,
+    ) -> RouteResult:
+        """Route one prompt or conversation (see :func:`route_request`).
+
+        Raises
+        ------
+        grpc.RpcError
+            For invalid requests, and when the router cannot answer and there is no fallback.
+        """
+        request = route_request(
+            prompt,
+            messages=messages,
+            allowed_models=allowed_models,
+            min_confidence=min_confidence,
+            num_alternatives=num_alternatives,
+            request_id=request_id,
+        )
+        try:
+            response = self._stub.Route(request, timeout=self._deadline(timeout))
+        except grpc.RpcError as exc:
+            return self._failed(exc, request)
+        return self._answered(response, request)
+
+    def route_batch(
+        self, requests: Sequence[router_pb2.RouteRequest], *, timeout: float | None = None
+    ) -> list[RouteResult]:
+        """Route many requests (build them with :func:`route_request`) in one call; never falls back."""
+        batch = router_pb2.RouteBatchRequest(requests=list(requests))
+        answer = self._stub.RouteBatch(batch, timeout=self._deadline(timeout))
+        return [to_result(r) for r in answer.responses]
+
+    def model_info(self, *, timeout: float | None = None) -> router_pb2.ModelInfo:
+        """The active router version, its encoder, models, prices and held-out metrics."""
+        return self._stub.GetModelInfo(
+            router_pb2.GetModelInfoRequest(), timeout=self._deadline(timeout)
+        )
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> RouterClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncRouterClient(_FailOpen):
+    """:class:`RouterClient` for asyncio gateways (``grpc.aio``): the same calls, awaited, so a
+    slow router never blocks the event loop; the same fail-open rules and channel options."""
+
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
+    ) -> None:
+        super().__init__(target, timeout, fallback_model)
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+
+    async def route(
+        self, prompt: str | None = None, *, timeout: float | None = None, **options: Any
+    ) -> RouteResult:
+        """Route one prompt or conversation; ``options`` are :func:`route_request`'s keywords
+        (``messages``, ``allowed_models``, ...), as for :meth:`RouterClient.route`."""
+        request = route_request(prompt, **options)
+        try:
+            response = await self._stub.Route(request, timeout=self._deadline(timeout))
+        except grpc.RpcError as exc:
+            return self._failed(exc, request)
+        return self._answered(response, request)
+
+    async def model_info(self, *, timeout: float | None = None) -> router_pb2.ModelInfo:
+        """The active router version, as :meth:`RouterClient.model_info`."""
+        return await self._stub.GetModelInfo(
+            router_pb2.GetModelInfoRequest(), timeout=self._deadline(timeout)
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncRouterClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

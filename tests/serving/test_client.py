@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from serving_helpers import HOST, metric, running, server_config
 from router_ml import Router
 from router_ml.client import (
     FALLBACK_REASON,
+    AsyncRouterClient,
     RouterClient,
     message_text,
     route_request,
@@ -156,3 +158,34 @@ def test_client_reconnects_soon_after_the_server_returns(trained_registry: Path)
             assert time.monotonic() - listening < 3.5, "the channel waited too long to reconnect"
             assert back.wait_until_ready(120)
             assert not client.route(PROMPT).fallback
+
+
+def test_async_client_routes_and_fails_open_like_the_sync_one(
+    server: RoutingServer, router: Router, dead_target: str
+) -> None:
+    target = f"{HOST}:{server.port}"
+
+    async def calls():
+        async with AsyncRouterClient(target, timeout=30, fallback_model="safe") as client:
+            answer = await client.route(PROMPT, request_id="a1")
+            info = await client.model_info()
+            with pytest.raises(grpc.RpcError) as caught:
+                await client.route("   ")
+        async with AsyncRouterClient(dead_target, timeout=2, fallback_model="safe") as down:
+            fallback = await down.route(PROMPT, request_id="a2", allowed_models=["cheap"])
+        return answer, info, caught.value.code(), fallback
+
+    answer, info, invalid, fallback = asyncio.run(calls())
+    assert (answer.model, answer.request_id, answer.fallback) == (
+        router.route(PROMPT).model,
+        "a1",
+        False,
+    )
+    assert info.router_version == router.version
+    assert invalid == grpc.StatusCode.INVALID_ARGUMENT
+    assert (fallback.model, fallback.fallback, fallback.error, fallback.request_id) == (
+        "cheap",
+        True,
+        "UNAVAILABLE",
+        "a2",
+    )
