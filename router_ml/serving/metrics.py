@@ -74,6 +74,11 @@ class ServingMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.current_rejected = Gauge(
+            "router_ml_current_rejected",
+            "1 while the version current points to failed to load and an older one is served",
+            registry=self.registry,
+        )
         self.decision_cache = Counter(
             "router_ml_decision_cache",
             "Decision cache look-ups, by result (hit or miss)",

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from router_ml.artifact.registry import resolve_version
+from router_ml.artifact.registry import CURRENT, resolve_version, rollback_target
 from router_ml.embedding.backends import Backend
 from router_ml.errors import ArtifactError, RouterMLError
 from router_ml.routing.router import Router
@@ -87,7 +87,11 @@ class ModelHolder:
 
     def _run(self) -> None:
         try:
-            self._swap(load_warm(resolve_version(self.path), self.backend, self.threads))
+            router, rejected = self._first_router()
+            self._swap(router)
+            if rejected is not None:
+                self._rejected = rejected
+                self.metrics.current_rejected.set(1)
         except Exception as exc:
             logger.error("cannot serve %s: %s", self.path, exc, exc_info=_unexpected(exc))
             self.startup_error = (
@@ -105,6 +109,30 @@ class ModelHolder:
             force, self._force = self._force, False
             if not self._stopping.is_set():
                 self._check(force)
+
+    def _first_router(self) -> tuple[Router, Path | None]:
+        """The version ``path`` resolves to; if that fails to load and ``path`` is a registry, the
+        newest older version that verifies (what ``rollback`` would pick), so that a restart with
+        a broken ``current`` still serves, as a reload of one would. Returns the router and the
+        rejected current version, if any: it is retried on SIGHUP or once ``current`` moves."""
+        target = resolve_version(self.path)
+        try:
+            return load_warm(target, self.backend, self.threads), None
+        except Exception as exc:
+            older = rollback_target(self.path) if (self.path / CURRENT).is_symlink() else None
+            if older is None:
+                raise
+            router = load_warm(self.path / older, self.backend, self.threads)
+            self.metrics.reloads.labels(result="failure").inc()
+            logger.error(
+                "cannot serve current version %s (%s); serving %s, the newest older version "
+                "that verifies, until current is fixed",
+                target.name,
+                exc,
+                older,
+                exc_info=_unexpected(exc),
+            )
+            return router, target
 
     def _check(self, force: bool) -> None:
         """Load and swap in the version ``path`` resolves to, if it is new and loads cleanly."""
@@ -129,6 +157,7 @@ class ModelHolder:
             return
         self._rejected = target
         self.metrics.reloads.labels(result="failure").inc()
+        self.metrics.current_rejected.set(1)
         logger.error(
             "rejected router version %s, still serving %s: %s",
             target,
@@ -140,6 +169,7 @@ class ModelHolder:
     def _swap(self, router: Router) -> None:
         old, self.router = self.router, router
         self._rejected = None
+        self.metrics.current_rejected.set(0)
         self.metrics.set_active(router.version, router.loaded_at)
         logger.info(
             "serving router version %s%s", router.version, f" (was {old.version})" if old else ""

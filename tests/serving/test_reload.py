@@ -19,7 +19,7 @@ from serving_helpers import (
     wait_for,
 )
 
-from router_ml.artifact.registry import set_current
+from router_ml.artifact.registry import current_version, set_current
 from router_ml.client import route_request
 from router_ml.serving.server import RoutingServer
 from router_ml.v1 import router_pb2, router_pb2_grpc
@@ -94,15 +94,21 @@ def test_hot_reload_under_traffic(
     assert metric(server, "router_ml_active_version", version=old) == 0
 
 
+def _corrupt_clone(registry: Path) -> Path:
+    """A clone of the current version with one file altered, made current."""
+    bad = clone_version(registry, "99990101T000000Z-corrupt")
+    model_file = bad / "pass_model.joblib"
+    model_file.write_bytes(model_file.read_bytes()[:-16] + b"\x00" * 16)
+    set_current(registry, bad.name)
+    return bad
+
+
 def test_corrupted_version_is_rejected(
     reloading: tuple[RoutingServer, router_pb2_grpc.RouterStub], registry: Path
 ) -> None:
     server, stub = reloading
     old = server.router.version
-    bad = clone_version(registry, "99990101T000000Z-corrupt")
-    model_file = bad / "pass_model.joblib"
-    model_file.write_bytes(model_file.read_bytes()[:-16] + b"\x00" * 16)
-    set_current(registry, bad.name)
+    _corrupt_clone(registry)
 
     def failures() -> float:
         return metric(server, "router_ml_reloads_total", result="failure")
@@ -120,3 +126,18 @@ def test_corrupted_version_is_rejected(
     info = stub.GetModelInfo(router_pb2.GetModelInfoRequest(), timeout=10)
     assert info.router_version == good
     assert metric(server, "router_ml_reloads_total", result="success") == 1
+
+
+def test_a_start_with_a_broken_current_serves_the_newest_good_version(registry: Path) -> None:
+    """A restart (a rescheduled pod) must not crash-loop on what a running server would reject."""
+    old = current_version(registry)
+    _corrupt_clone(registry)
+    with running(server_config(registry, poll_interval=0.2)) as server:
+        assert server.router.version == old
+        assert metric(server, "router_ml_current_rejected") == 1
+        time.sleep(5 * server.config.poll_interval)
+        assert metric(server, "router_ml_reloads_total", result="failure") == 1
+        good = clone_version(registry, "99990101T000000Z-fixed", source=old).name
+        set_current(registry, good)
+        wait_for(lambda: server.router.version == good, 60, "current, once it is fixed")
+        assert metric(server, "router_ml_current_rejected") == 0
