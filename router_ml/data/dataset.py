@@ -69,6 +69,11 @@ def _where(outcome: Outcome) -> str:
     return f"{outcome.path}:{outcome.line}"
 
 
+def _error_at(outcome: Outcome, message: str, field: str) -> DataError:
+    """A DataError pointing at ``outcome``'s file and line."""
+    return DataError(message, path=outcome.path, line=outcome.line, field=field)
+
+
 def _check_models(outcomes: list[Outcome], catalog: Catalog) -> list[str]:
     first_seen: dict[str, Outcome] = {}
     for outcome in outcomes:
@@ -77,11 +82,10 @@ def _check_models(outcomes: list[Outcome], catalog: Catalog) -> list[str]:
     if unknown:
         listed = ", ".join(f"'{m}' (first at {_where(first_seen[m])})" for m in unknown)
         first = first_seen[unknown[0]]
-        raise DataError(
+        raise _error_at(
+            first,
             f"{len(unknown)} model(s) in the log are absent from the catalog: {listed}",
-            path=first.path,
-            line=first.line,
-            field="model",
+            "model",
         )
     return sorted(first_seen)
 
@@ -93,20 +97,18 @@ def _group(outcomes: list[Outcome]) -> dict[str, dict[str, Outcome]]:
         if per_model:
             other = next(iter(per_model.values()))
             if other.prompt != outcome.prompt:
-                raise DataError(
+                raise _error_at(
+                    outcome,
                     f"prompt_id '{outcome.prompt_id}' has a different prompt text than at {_where(other)}",
-                    path=outcome.path,
-                    line=outcome.line,
-                    field="prompt",
+                    "prompt",
                 )
         previous = per_model.get(outcome.model)
         if previous is not None and previous.score != outcome.score:
-            raise DataError(
+            raise _error_at(
+                outcome,
                 f"duplicate (prompt_id '{outcome.prompt_id}', model '{outcome.model}') with score "
                 f"{outcome.score} here and {previous.score} at {_where(previous)}",
-                path=outcome.path,
-                line=outcome.line,
-                field="score",
+                "score",
             )
         per_model[outcome.model] = outcome
     return grouped
@@ -120,12 +122,11 @@ def _prompt_splits(outcomes: list[Outcome]) -> dict[str, str]:
             continue
         first = stated.setdefault(outcome.prompt_id, outcome)
         if first.split != outcome.split:
-            raise DataError(
+            raise _error_at(
+                outcome,
                 f"prompt_id '{outcome.prompt_id}' has split '{outcome.split}' here and "
                 f"'{first.split}' at {_where(first)}",
-                path=outcome.path,
-                line=outcome.line,
-                field="split",
+                "split",
             )
     return {pid: outcome.split for pid, outcome in stated.items()}
 
@@ -172,12 +173,11 @@ def build_dataset(
         pid, per_model = next(iter(grouped.items()))
         first = next(iter(per_model.values()))
         missing = ", ".join(m for m in models if m not in per_model)
-        raise DataError(
+        raise _error_at(
+            first,
             f"no prompt has outcomes for all {len(models)} models, and prompts with partial "
             f"outcomes are skipped; e.g. prompt_id '{pid}' has none for {missing}",
-            path=first.path,
-            line=first.line,
-            field="model",
+            "model",
         )
     if skipped:
         logger.warning(
