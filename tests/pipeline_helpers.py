@@ -13,6 +13,10 @@ import random
 import tomllib
 from pathlib import Path
 
+from router_ml.report.compute import RoutingReport
+from router_ml.report.pipeline import ReportConfig, make_report
+from router_ml.training.pipeline import TrainConfig, TrainResult, train
+
 
 def read_jsonl_gz(path: Path) -> list[dict]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
@@ -36,6 +40,33 @@ def with_logged_costs(rows: list[dict], catalog: Path, seed: int = 0) -> list[di
         cost = (tokens_in * price["input_per_mtok"] + tokens_out * price["output_per_mtok"]) / 1e6
         logged.append({**row, "cost_usd": cost})
     return logged
+
+
+def train_quietly(folder: Path, rows: list[dict], catalog: Path, cache: Path) -> TrainResult:
+    """``router-ml train`` on ``rows`` (written to ``folder/log.jsonl``) into ``folder/models``."""
+    log = write_jsonl(folder / "log.jsonl", rows)
+    config = TrainConfig(
+        data=(log,), catalog=catalog, out=folder / "models", cache_dir=cache, show_progress=False
+    )
+    return train(config)
+
+
+def report_quietly(
+    version: Path, rows: list[dict], catalog: Path, folder: Path, cache: Path
+) -> RoutingReport:
+    """``router-ml report`` of ``version`` on ``rows`` (20 bootstrap resamples) into ``folder/report``."""
+    log = write_jsonl(folder / "heldout.jsonl", rows)
+    config = ReportConfig(
+        version, (log,), catalog, folder / "report", cache_dir=cache, n_bootstrap=20,
+        show_progress=False,
+    )  # fmt: skip
+    return make_report(config).report
+
+
+def unseen_rows(rows: list[dict], seen: list[dict], n: int) -> list[dict]:
+    """The first ``n`` of ``rows`` whose prompt_id is not among ``seen``'s."""
+    known = {r["prompt_id"] for r in seen}
+    return [r for r in rows if r["prompt_id"] not in known][:n]
 
 
 def first_prompts(rows: list[dict], n: int) -> list[dict]:

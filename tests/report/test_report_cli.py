@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import with_logged_costs, write_jsonl
+from pipeline_helpers import report_quietly, with_logged_costs, write_jsonl
 
 from router_ml import Router
 from router_ml.cli import main
@@ -143,12 +143,7 @@ def test_with_logged_costs_the_router_decides_as_served(
 ) -> None:
     """Logged costs (real answer lengths) score the routes; the decisions are the served ones."""
     rows = with_logged_costs(heldout_rows, catalog_path)
-    log = write_jsonl(tmp_path / "logged.jsonl", rows)
-    config = ReportConfig(
-        router.folder, (log,), catalog_path, tmp_path / "report", cache_dir=cache_dir,
-        n_bootstrap=20, show_progress=False,
-    )  # fmt: skip
-    report = make_report(config).report
+    report = report_quietly(router.folder, rows, catalog_path, tmp_path, cache_dir)
     prompts = {r["prompt_id"]: r["prompt"] for r in rows}
     cost = {(r["prompt_id"], r["model"]): r["cost_usd"] for r in rows}
     decisions = router.route_many(list(prompts.values()))

@@ -6,23 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import with_logged_costs, write_jsonl
+from pipeline_helpers import report_quietly, train_quietly, unseen_rows, with_logged_costs
 
 from router_ml import Router
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import build_dataset
 from router_ml.data.evallog import read_logs
 from router_ml.data.splits import prompt_hash
-from router_ml.report.pipeline import ReportConfig, make_report
-from router_ml.training.pipeline import TrainConfig, TrainResult, split_dataset, train
-
-
-def _train(folder: Path, rows: list[dict], catalog: Path, cache: Path) -> TrainResult:
-    log = write_jsonl(folder / "log.jsonl", rows)
-    config = TrainConfig(
-        data=(log,), catalog=catalog, out=folder / "models", cache_dir=cache, show_progress=False
-    )
-    return train(config)
+from router_ml.training.pipeline import TrainConfig, TrainResult, split_dataset
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +21,7 @@ def logged(
     tmp_path_factory: pytest.TempPathFactory, small_rows: list[dict], catalog_path: Path, cache_dir
 ) -> tuple[TrainResult, list[dict]]:
     rows = with_logged_costs(small_rows, catalog_path)
-    return _train(tmp_path_factory.mktemp("logged"), rows, catalog_path, cache_dir), rows
+    return train_quietly(tmp_path_factory.mktemp("logged"), rows, catalog_path, cache_dir), rows
 
 
 def test_heldout_router_cost_is_the_served_decisions(
@@ -71,18 +62,11 @@ def test_a_free_catalog_trains_reports_and_routes(
     free.write_text(
         "".join(f'[models."{m}"]\ninput_per_mtok = 0\noutput_per_mtok = 0\n' for m in models)
     )
-    result = _train(tmp_path, small_rows, free, cache_dir)
+    result = train_quietly(tmp_path, small_rows, free, cache_dir)
     assert result.manifest["policy"]["reference_cost_usd"] == 0.0
     assert result.summary.router.cost_usd == 0.0
-    small = {r["prompt_id"] for r in small_rows}
-    heldout = write_jsonl(
-        tmp_path / "heldout.jsonl", [r for r in sample_rows if r["prompt_id"] not in small][:300]
-    )
-    config = ReportConfig(
-        result.version_dir, (heldout,), free, tmp_path / "report", cache_dir=cache_dir,
-        n_bootstrap=20, show_progress=False,
-    )  # fmt: skip
-    report = make_report(config).report
+    heldout = unseen_rows(sample_rows, small_rows, 300)
+    report = report_quietly(result.version_dir, heldout, free, tmp_path, cache_dir)
     assert report.router.cost_usd == 0.0
     decision = Router.load(result.version_dir).route("What is the capital of France?")
     assert decision.model in models
