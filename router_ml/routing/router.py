@@ -211,11 +211,12 @@ class Router:
     def _allowed_mask(self, allowed_models: Sequence[str] | None) -> np.ndarray:
         if not allowed_models:
             return np.ones(len(self.models), dtype=bool)
-        mask = np.array([m in set(allowed_models) for m in self.models])
+        allowed = set(allowed_models)
+        mask = np.array([m in allowed for m in self.models])
         if not mask.any():
             raise InvalidRequestError(
                 f"allowed_models names no model this router knows: "
-                f"{', '.join(sorted(set(allowed_models)))}; it knows: {', '.join(self.models)}"
+                f"{', '.join(sorted(allowed))}; it knows: {', '.join(self.models)}"
             )
         return mask
 
