@@ -63,6 +63,14 @@ def test_help_still_states_a_default_the_text_does_not(capsys: pytest.CaptureFix
             ["retrain", "--registry", "r", "--history", "h", "--window-days", "0"],
             "argument --window-days: expected a number > 0, got '0'",
         ),
+        (
+            ["bench", "--model", "m", "--open-loop", "25", "0"],
+            "argument --open-loop: expected a number > 0, got '0'",
+        ),
+        (
+            ["bench", "--model", "m", "--open-loop", "25", "--deadline", "-1"],
+            "argument --deadline: expected a number > 0, got '-1'",
+        ),
     ],
 )
 def test_out_of_range_options_are_named(

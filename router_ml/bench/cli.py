@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from router_ml.bench import SIZE_NAMES
-from router_ml.cli_options import HelpFormatter
+from router_ml.cli_options import HelpFormatter, number_in
 from router_ml.embedding.backends import BACKENDS
 
 
@@ -39,7 +39,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument(
         "--open-loop",
-        type=float,
+        type=number_in(0, above=True),
         nargs="+",
         default=(),
         metavar="RATE",
@@ -49,10 +49,16 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         "--size", choices=SIZE_NAMES, default="medium", help="prompt size of the --open-loop runs"
     )
     parser.add_argument(
-        "--deadline", type=float, default=0.5, help="seconds each --open-loop request may take"
+        "--deadline",
+        type=number_in(0, above=True),
+        default=0.5,
+        help="seconds each --open-loop request may take",
     )
     parser.add_argument(
-        "--duration", type=float, default=8.0, help="seconds of sending per --open-loop rate"
+        "--duration",
+        type=number_in(0, above=True),
+        default=8.0,
+        help="seconds of sending per --open-loop rate",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=_run_bench)
