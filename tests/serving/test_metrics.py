@@ -38,6 +38,11 @@ def test_metrics_endpoint(server: RoutingServer, stub: router_pb2_grpc.RouterStu
         f'router_ml_active_version{{version="{server.router.version}"}} 1.0',
         "router_ml_active_version_loaded_timestamp_seconds",
         "router_ml_in_flight_requests ",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+        "python_info{",
+        'python_gc_collections_total{generation="0"}',
     ]:
         assert line in text, line
     assert "zebra" not in text and SECRET_PROMPT not in text
