@@ -70,11 +70,13 @@ def summary(result: ReportResult) -> str:
     from router_ml.evaluation.metrics import cost_ratio
 
     report, overlap = result.report, result.source.n_train_overlap
+    ignored = result.source.ignored_models
     best = report.singles[report.best_single]
     share = cost_ratio(report.router, best)
     return (
         f"wrote {result.out}/report.html on {report.n_prompts} prompts"
         + (f" ({overlap} in the training set)" if overlap else "")
+        + (f"; left out {', '.join(ignored)} (not routed to)" if ignored else "")
         + f"\nrouter at its default min_confidence {report.min_confidence:g}: quality "
         f"{report.router.quality:.3f}, cost ${report.router.cost_usd:.4g}, savings vs the best "
         f"single model ({report.best_single}, quality {best.quality:.3f}, cost "

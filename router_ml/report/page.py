@@ -200,6 +200,11 @@ def _notes(report: RoutingReport, source: ReportSource) -> str:
             f"{source.n_train_overlap} of the {report.n_prompts} prompts were in this router's "
             "training set (scored because of --allow-train-overlap): the figures are optimistic."
         )
+    if source.ignored_models:
+        notes.append(
+            f"The log's {', '.join(source.ignored_models)} left out of every figure: this router "
+            "version does not route to them (retrain to include them)."
+        )
     if report.n_prompts < SMALL_SAMPLE:
         notes.append(f"Only {report.n_prompts} prompts: read every figure with its interval.")
     return "".join(f'<p class="note">{escape(n)}</p>' for n in notes)

@@ -14,7 +14,7 @@ import numpy as np
 
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import RoutingDataset, build_dataset
-from router_ml.data.evallog import Layout, ScoreScale, read_logs
+from router_ml.data.evallog import Layout, Outcome, ScoreScale, read_logs
 from router_ml.data.splits import prompt_hash
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
 from router_ml.errors import ArtifactError, ConfigError, DataError
@@ -68,15 +68,26 @@ def _replaceable(folder: Path) -> bool:
     return (folder / REPORT_JSON).is_file() or not any(folder.iterdir())
 
 
+def _routable(outcomes: list[Outcome], router: Router) -> tuple[list[Outcome], list[str]]:
+    """The outcomes of models ``router`` routes to, and the log's other models (a model added to
+    the evaluations since this version was trained): those are left out of every figure."""
+    known = set(router.models)
+    ignored = sorted({o.model for o in outcomes} - known)
+    if ignored:
+        logger.warning(
+            "scoring only router version %s's models: the log's %s left out (not routed to)",
+            router.version,
+            ", ".join(ignored),
+        )
+    return [o for o in outcomes if o.model in known], ignored
+
+
 def _check_models(dataset: RoutingDataset, router: Router) -> None:
     missing = sorted(set(router.models) - set(dataset.models))
-    extra = sorted(set(dataset.models) - set(router.models))
-    if missing or extra:
-        parts = [f"missing {', '.join(missing)}"] if missing else []
-        parts += [f"not routed to by this router: {', '.join(extra)}"] if extra else []
+    if missing:
         raise DataError(
-            f"the evaluation log's models differ from router version {router.version}'s "
-            f"({', '.join(router.models)}): {'; '.join(parts)}"
+            f"the evaluation log has no outcomes of {', '.join(missing)}, which router version "
+            f"{router.version} routes to ({', '.join(router.models)}): its choices cannot be scored"
         )
 
 
@@ -160,7 +171,7 @@ def make_report(config: ReportConfig) -> ReportResult:
     Raises
     ------
     DataError
-        On a bad log or catalog, models that differ from the router's, or prompts the router was
+        On a bad log or catalog, a log lacking one of the router's models, or prompts the router was
         trained on (unless ``allow_train_overlap``).
     ConfigError
         When ``out`` exists and is not a previous report, or ``n_bootstrap`` < 1.
@@ -169,8 +180,13 @@ def make_report(config: ReportConfig) -> ReportResult:
         raise ConfigError(f"--bootstrap must be >= 1. Got {config.n_bootstrap} instead.")
     _check_out(config.out)
     router = Router.load(config.model, backend="auto")  # the fp32 export, when it has one
-    outcomes = read_logs(
-        list(config.data), layout=config.layout, scale=ScoreScale(**router.manifest["score_scale"])
+    outcomes, ignored = _routable(
+        read_logs(
+            list(config.data),
+            layout=config.layout,
+            scale=ScoreScale(**router.manifest["score_scale"]),
+        ),
+        router,
     )
     dataset = build_dataset(outcomes, load_catalog(config.catalog), router.cost_rule)
     _check_models(dataset, router)
@@ -191,6 +207,7 @@ def make_report(config: ReportConfig) -> ReportResult:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         n_train_overlap=overlap,
         skipped_incomplete=dataset.skipped_incomplete,
+        ignored_models=ignored,
     )
     figures = render_figures(report)
     files = {

@@ -25,6 +25,8 @@ class ReportSource:
     created_at: str
     n_train_overlap: int
     skipped_incomplete: int
+    #: Models in the log that the router does not route to, left out of every figure.
+    ignored_models: list[str]
 
 
 def _figures(figures: RoutingFigures, n_prompts: int) -> dict[str, float]:

@@ -312,7 +312,7 @@ def test_log_missing_a_router_model(
     error = _run_failing(
         report_args(trained_registry, log, catalog_path, out, cache_dir), capsys, out
     )
-    assert f"missing {dropped}" in error and router.version in error
+    assert f"no outcomes of {dropped}" in error and router.version in error
 
 
 def test_log_with_a_model_the_router_lacks(
@@ -322,21 +322,25 @@ def test_log_with_a_model_the_router_lacks(
     heldout_rows: list[dict],
     catalog_path: Path,
     cache_dir: Path,
+    document: dict,
 ) -> None:
-    catalog = tmp_path / "catalog.toml"
-    catalog.write_text(
-        catalog_path.read_text()
-        + '\n[models."extra-model"]\ninput_per_mtok = 1.0\noutput_per_mtok = 1.0\n'
-    )
+    """A model added to the evaluations since training is left out, said so, and changes nothing."""
     extra = [
-        {**r, "model": "extra-model"}
+        {**r, "model": "extra-model", "score": 1.0}
         for r in heldout_rows
         if r["model"] == heldout_rows[0]["model"]
     ]
     log = write_jsonl(tmp_path / "more.jsonl", heldout_rows + extra)
     out = tmp_path / "report"
-    error = _run_failing(report_args(trained_registry, log, catalog, out, cache_dir), capsys, out)
-    assert "not routed to by this router: extra-model" in error
+    args = report_args(trained_registry, log, catalog_path, out, cache_dir)
+    assert main([*args, "--bootstrap", "300", "--seed", "4"]) == 0
+    assert "left out extra-model (not routed to)" in capsys.readouterr().out
+    with_extra = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert with_extra["source"]["ignored_models"] == ["extra-model"]
+    assert document["source"]["ignored_models"] == []
+    for key in ("router", "models", "best_single", "oracle", "savings_at_best_quality", "ece"):
+        assert with_extra[key] == document[key], key
+    assert "extra-model left out of every figure" in (out / "report.html").read_text()
 
 
 def test_out_that_is_not_a_report_is_left_alone(
