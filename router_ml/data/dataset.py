@@ -131,6 +131,16 @@ def _prompt_splits(outcomes: list[Outcome]) -> dict[str, str]:
     return {pid: outcome.split for pid, outcome in stated.items()}
 
 
+def _sparsest(grouped: dict[str, dict[str, Outcome]], models: list[str], shown: int = 3) -> str:
+    """The models with outcomes on the fewest prompts and their share, e.g. ``m on 31% of prompts``:
+    the ones to evaluate further, or to leave out of the log, to keep more prompts."""
+    counts = {m: sum(m in per_model for per_model in grouped.values()) for m in models}
+    sparsest = sorted(models, key=lambda m: counts[m])[:shown]
+    return "fewest outcomes: " + ", ".join(
+        f"{m} on {counts[m] / len(grouped):.0%} of prompts" for m in sparsest
+    )
+
+
 def _cost(outcome: Outcome, estimate: float, catalog: Catalog, rule: CostRule) -> float:
     if outcome.cost_usd is not None:
         return outcome.cost_usd
@@ -181,7 +191,10 @@ def build_dataset(
         )
     if skipped:
         logger.warning(
-            "skipped %d of %d prompts with outcomes for only some models", skipped, len(grouped)
+            "skipped %d of %d prompts with outcomes for only some models (%s)",
+            skipped,
+            len(grouped),
+            _sparsest(grouped, models),
         )
     ids = list(complete)
     firsts = [next(iter(complete[pid].values())) for pid in ids]

@@ -116,17 +116,20 @@ def test_inconsistent_logs_are_refused(
         _build(tmp_path, rows, catalog)
 
 
-def test_incomplete_prompts_are_skipped_and_counted(
-    tmp_path: Path, catalog: Catalog, texts: list[str]
+def test_incomplete_prompts_are_skipped_counted_and_the_sparsest_models_named(
+    tmp_path: Path, catalog: Catalog, texts: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     rows = [
         _row("p1", texts[0], "a"),
         _row("p1", texts[0], "b"),
         _row("p2", texts[1], "a"),
         _row("p3", texts[2], "b"),
+        _row("p4", texts[3], "a"),
     ]
     dataset = _build(tmp_path, rows, catalog)
-    assert (dataset.prompt_ids, dataset.skipped_incomplete) == (["p1"], 2)
+    assert (dataset.prompt_ids, dataset.skipped_incomplete) == (["p1"], 3)
+    assert "skipped 3 of 4 prompts" in caplog.text
+    assert "fewest outcomes: b on 50% of prompts, a on 75% of prompts" in caplog.text
 
 
 def test_wide_empty_cell_is_a_missing_outcome(
