@@ -177,6 +177,23 @@ def _with_enough_outcomes(
     return [o for o in outcomes if o.model not in too_few], too_few
 
 
+def _nothing_usable(
+    window_days: float,
+    n_rows: int,
+    n_inside: int,
+    not_in_catalog: dict[str, int],
+    too_few: dict[str, str],
+) -> str:
+    """Why no outcome is left: the window, the catalog, or too few outcomes of every model."""
+    why = [f"{n_rows} rows read, {n_rows - n_inside} older than the window"]
+    if not_in_catalog:
+        why.append(f"{sum(not_in_catalog.values())} rows of models not in the catalog")
+    if too_few:
+        model, reason = next(iter(too_few.items()))
+        why.append(f"all {len(too_few)} models left out, e.g. '{model}': {reason}")
+    return f"no usable outcome in the last {window_days:g} days of the history ({'; '.join(why)})"
+
+
 def assemble_history(
     per_file: list[tuple[Path, list[Outcome]]],
     end: float,
@@ -194,8 +211,7 @@ def assemble_history(
     kept, too_few = _with_enough_outcomes(known, threshold)
     if not kept:
         raise DataError(
-            f"no usable outcome in the last {window_days:g} days of the history "
-            f"({len(rows)} rows read, {len(rows) - len(inside)} older than the window)"
+            _nothing_usable(window_days, len(rows), len(inside), not_in_catalog, too_few)
         )
     return History(
         outcomes=kept,

@@ -359,3 +359,20 @@ def test_a_registry_path_that_is_a_file_exits_1(story: Story, tmp_path: Path) ->
         1,
         f"Error: {tmp_path / 'file'}: exists and is not a folder (it should be the registry)\n",
     )
+
+
+def test_a_window_where_no_model_passes_says_why_before_embedding(
+    story: Story, tmp_path: Path, sample_rows: list[dict]
+) -> None:
+    history, cache = tmp_path / "history", tmp_path / "cache"
+    history.mkdir()
+    failing = [{**r, "score": 0.0} for r in rows_of(sample_rows, story.ids["p3"])]
+    write_jsonl(history / "day.jsonl", stamped(failing, time.time() - DAY))
+    before = sorted(os.listdir(story.registry))
+    run = _retrain(story.registry, history, cache)
+    assert (run.code, run.stdout, run.version) == (1, "", None)
+    assert run.stderr.startswith("Error: no usable outcome in the last 30 days")
+    assert "30 rows of models not in the catalog; all 8 models left out, e.g. " in run.stderr
+    assert "have an outcome (0 passes, 30 fails); at least 50 prompts with 5 passes" in run.stderr
+    assert not list(cache.rglob("*.npz"))
+    assert sorted(os.listdir(story.registry)) == before
