@@ -152,15 +152,23 @@ def route_request(
 
 
 class _FailOpen:
-    """What both clients share: the deadline, and turning a failed call into a fallback."""
+    """What both clients share: the constructor, the deadline, and turning a failed call into a
+    fallback; each client opens its own kind of channel."""
 
-    def __init__(self, target: str, timeout: float, fallback_model: str | None) -> None:
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
+    ) -> None:
         self.target = target
         self.timeout = timeout
         self.fallback_model = fallback_model
         self._log_lock = threading.Lock()
         self._unlogged_fallbacks = 0
         self._logged_at = -FALLBACK_LOG_INTERVAL_S
+        self._channel = self._open_channel(target)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+
+    def _open_channel(self, target: str) -> grpc.Channel | grpc.aio.Channel:
+        raise NotImplementedError
 
     def _deadline(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else timeout
@@ -227,12 +235,8 @@ class RouterClient(_FailOpen):
     lost connection every 0.25-2 s, so routing resumes soon after the server is back.
     """
 
-    def __init__(
-        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
-    ) -> None:
-        super().__init__(target, timeout, fallback_model)
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = router_pb2_grpc.RouterStub(self._channel)
+    def _open_channel(self, target: str) -> grpc.Channel:
+        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
     def route(
         self,
@@ -294,12 +298,8 @@ class AsyncRouterClient(_FailOpen):
     """:class:`RouterClient` for asyncio gateways (``grpc.aio``): the same calls, awaited, so a
     slow router never blocks the event loop; the same fail-open rules and channel options."""
 
-    def __init__(
-        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, fallback_model: str | None = None
-    ) -> None:
-        super().__init__(target, timeout, fallback_model)
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = router_pb2_grpc.RouterStub(self._channel)
+    def _open_channel(self, target: str) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
     async def route(
         self, prompt: str | None = None, *, timeout: float | None = None, **options: Any
