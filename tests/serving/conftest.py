@@ -1,7 +1,9 @@
-"""Serving fixtures: one real routing server on 127.0.0.1 port 0, over the session's trained registry."""
+"""Serving fixtures: one real routing server on 127.0.0.1 port 0, over the session's trained registry,
+and a loopback port nobody listens on."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,3 +31,11 @@ def channel(server: RoutingServer) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.Channel) -> router_pb2_grpc.RouterStub:
     return router_pb2_grpc.RouterStub(channel)
+
+
+@pytest.fixture
+def dead_target() -> Iterator[str]:
+    """A loopback port nobody listens on (bound, never listened, so nothing else takes it)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        yield f"{HOST}:{sock.getsockname()[1]}"

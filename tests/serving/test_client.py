@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from pathlib import Path
@@ -25,14 +24,6 @@ from router_ml.serving.server import RoutingServer
 from router_ml.v1 import router_pb2
 
 PROMPT = "Name three prime numbers greater than 100."
-
-
-@pytest.fixture
-def dead_target() -> str:
-    """A loopback port nobody listens on (bound, never listened, so nothing else takes it)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        yield f"{HOST}:{sock.getsockname()[1]}"
 
 
 def test_client_route_matches_router(server: RoutingServer, router: Router) -> None:
