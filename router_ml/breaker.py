@@ -75,7 +75,7 @@ class CircuitBreaker:
                 return
             self._failed, self._opened_at, self._probe_due = 0, now, now + self.cooldown
         logger.warning(
-            "%s failed %d calls in a row (last: %s); circuit open: no calls for %g s, then one probe",
+            "%s: %d failed calls in a row (last: %s); circuit open: no calls for %g s, then one probe",
             self.name,
             self.failures,
             error,

@@ -260,7 +260,7 @@ def test_opening_and_closing_are_logged_once_each(
         assert [client.route(PROMPT).model for _ in range(3)] == [ROUTED] * 3
     logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "router_ml.breaker"]
     assert [level for level, _ in logged] == [logging.WARNING, logging.INFO]
-    assert f"failed {FAILURES} calls in a row (last: {TIMED_OUT}); circuit open" in logged[0][1]
+    assert f"{FAILURES} failed calls in a row (last: {TIMED_OUT}); circuit open" in logged[0][1]
     assert "circuit closed" in logged[1][1]
 
 
