@@ -206,7 +206,7 @@ def export_onnx(encoder: Encoder, folder: Path) -> OnnxSpec:
     to sentence-transformers, the same decisions). int8 (dynamic, per-channel weights of the
     matrix products and attention; 58 MB against 90 MB) encoded 1.2-1.7x faster on this
     AVX2 machine but is not exact: cosine ~0.993, 93-94% identical decisions, savings moved by
-    0.01-0.03 (README, "Serving performance"); serving uses it only when asked
+    0.01-0.02 (README, "Serving performance"); serving uses it only when asked
     (``--backend onnx-int8``).
 
     Raises

@@ -62,7 +62,9 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "router_ml_in_flight_requests", "Routing RPCs being handled", registry=self.registry
+            "router_ml_in_flight_requests",
+            "RPCs being handled (Route, RouteBatch, GetModelInfo)",
+            registry=self.registry,
         )
         self.unknown_allowed = Counter(
             "router_ml_unknown_allowed_models",

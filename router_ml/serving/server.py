@@ -52,9 +52,9 @@ def _wait_for(flag: Callable[[], bool]) -> None:
 class RoutingServer:
     """A gRPC server with the Router, health and reflection services, metrics and hot reload."""
 
-    def __init__(self, config: ServerConfig, port: int) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.port = port
+        self.port = 0  # set by create_server once bound
         self.metrics_port: int | None = None
         self.metrics = ServingMetrics()
         self.health = health.HealthServicer()
@@ -157,7 +157,7 @@ def create_server(config: ServerConfig) -> tuple[RoutingServer, int]:
     ConfigError
         When the address cannot be bound (in use, or not an address of this machine).
     """
-    server = RoutingServer(config, 0)
+    server = RoutingServer(config)
     where = address(config.host, config.port)
     try:
         server.port = server.grpc.add_insecure_port(where)

@@ -24,7 +24,8 @@ class DeadlinePassedError(Exception):
 
 
 class OverloadedError(Exception):
-    """The server would not answer before the client's deadline, so it refuses the request at once."""
+    """The server cannot take the request now (it would not answer before the client's deadline,
+    or every routing handler is busy), so it refuses it at once."""
 
 
 STATUS_CODES: dict[type[BaseException], grpc.StatusCode] = {
