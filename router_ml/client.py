@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 
 from router_ml.breaker import CircuitBreaker
+from router_ml.conversation import message_text, valid_utf8
 from router_ml.routing.router import ModelEstimate
 from router_ml.serving.convert import REASON_PREFIX
 from router_ml.v1 import router_pb2, router_pb2_grpc
@@ -114,34 +115,6 @@ def to_result(response: router_pb2.RouteResponse) -> RouteResult:
     )
 
 
-def message_text(content: Any) -> str:
-    """A chat message's text: a string, None (no text), or OpenAI-style content parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return _valid_utf8(content)
-    if isinstance(content, Sequence):
-        return "\n".join(_part_text(part) for part in content if _part_text(part))
-    raise TypeError(f"message content must be text, None or a list of parts, got {content!r:.80}")
-
-
-def _part_text(part: Any) -> str:
-    if isinstance(part, str):
-        return _valid_utf8(part)
-    if isinstance(part, Mapping) and part.get("type") == "text":
-        return _valid_utf8(part.get("text") or "")
-    return ""
-
-
-def _valid_utf8(text: str) -> str:
-    """``text`` with lone surrogates (from JSON such as ``"\\ud800"``) replaced: protobuf takes UTF-8 only."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def route_request(
     prompt: str | None = None,
     *,
@@ -154,7 +127,7 @@ def route_request(
     """A RouteRequest; ``messages`` are ``{"role": ..., "content": ...}`` mappings (chat format,
     content as text, None or OpenAI-style parts, whose text parts are kept)."""
     return router_pb2.RouteRequest(
-        prompt=_valid_utf8(prompt or ""),
+        prompt=valid_utf8(prompt or ""),
         messages=[
             router_pb2.Message(role=m["role"], content=message_text(m.get("content")))
             for m in messages or ()

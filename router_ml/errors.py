@@ -66,9 +66,15 @@ class InvalidRequestError(RouterMLError):
     """A routing request is invalid: empty prompt, unknown models, bad min_confidence."""
 
 
+class ConversationError(RouterMLError):
+    """A chat conversation has no user turn with content; the server reports it as an invalid
+    request."""
+
+
 __all__ = [
     "ArtifactError",
     "ConfigError",
+    "ConversationError",
     "DataError",
     "EncoderError",
     "InvalidRequestError",

@@ -7,13 +7,10 @@ from dataclasses import dataclass
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from router_ml.errors import InvalidRequestError
+from router_ml.conversation import cost_text, embedded_text
+from router_ml.errors import ConversationError, InvalidRequestError
 from router_ml.routing.router import ModelEstimate, RouteDecision, Router
 from router_ml.v1 import router_pb2
-
-SYSTEM_ROLES = frozenset({"system", "developer"})
-USER_ROLE = "user"
-TURN_SEPARATOR = "\n\n"
 
 REASON_PREFIX = "REASON_"
 
@@ -34,20 +31,14 @@ class RouteInput:
     label: str = ""
 
 
-def _conversation_text(messages: Sequence[router_pb2.Message]) -> str:
-    system = [m.content for m in messages if m.role in SYSTEM_ROLES and m.content.strip()]
-    users = [m.content for m in messages if m.role == USER_ROLE]
-    if not users or not users[-1].strip():
-        raise InvalidRequestError("messages has no user turn with content (role 'user')")
-    return TURN_SEPARATOR.join([*system, users[-1]])
-
-
 def _texts(request: router_pb2.RouteRequest) -> tuple[str, str]:
     if request.prompt and request.messages:
         raise InvalidRequestError("set either prompt or messages, not both")
     if request.messages:
-        everything = TURN_SEPARATOR.join(m.content for m in request.messages)
-        return _conversation_text(request.messages), everything
+        try:
+            return embedded_text(request.messages), cost_text(request.messages)
+        except ConversationError as exc:
+            raise InvalidRequestError(f"messages has {exc}") from None
     if not request.prompt.strip():
         raise InvalidRequestError("prompt is empty (set prompt, or messages with a user turn)")
     return request.prompt, request.prompt

@@ -1,0 +1,81 @@
+"""A chat conversation as the router reads it: the text it embeds and the text it costs.
+
+The server (a RouteRequest's ``messages``) and the client (OpenAI-style content parts) take
+these rules from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from router_ml.errors import ConversationError
+
+SYSTEM_ROLES = frozenset({"system", "developer"})
+USER_ROLE = "user"
+TURN_SEPARATOR = "\n\n"
+
+
+class Turn(Protocol):
+    """One message of a conversation, such as a protobuf ``Message``."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+def message_text(content: Any) -> str:
+    """A chat message's text: a string, None (no text), or OpenAI-style content parts.
+
+    Raises
+    ------
+    TypeError
+        When ``content`` is none of these.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return valid_utf8(content)
+    if isinstance(content, Sequence):
+        return "\n".join(text for text in map(_part_text, content) if text)
+    raise TypeError(f"message content must be text, None or a list of parts, got {content!r:.80}")
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return valid_utf8(part)
+    if isinstance(part, Mapping) and part.get("type") == "text":
+        return valid_utf8(part.get("text") or "")
+    return ""
+
+
+def valid_utf8(text: str) -> str:
+    """``text`` with lone surrogates (from JSON such as ``"\\ud800"``) replaced: protobuf takes UTF-8 only."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def embedded_text(turns: Sequence[Turn]) -> str:
+    """What the router embeds for a conversation: the content of every system (or developer)
+    turn that has one, then the last user turn's, joined by a blank line.
+
+    Raises
+    ------
+    ConversationError
+        When there is no user turn, or the last one has no content.
+    """
+    system = [t.content for t in turns if t.role in SYSTEM_ROLES and t.content.strip()]
+    users = [t.content for t in turns if t.role == USER_ROLE]
+    if not users or not users[-1].strip():
+        raise ConversationError("no user turn with content (role 'user')")
+    return TURN_SEPARATOR.join([*system, users[-1]])
+
+
+def cost_text(turns: Sequence[Turn]) -> str:
+    """What a conversation's cost is estimated from: every turn's content, joined by a blank line."""
+    return TURN_SEPARATOR.join(t.content for t in turns)
