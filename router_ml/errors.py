@@ -67,8 +67,8 @@ class InvalidRequestError(RouterMLError):
 
 
 class ConversationError(RouterMLError):
-    """A chat conversation has no user turn with content; the server reports it as an invalid
-    request."""
+    """A chat conversation has no user turn with content, a message without a role, or content of
+    the wrong type; the server reports it as an invalid request, the log reader as a DataError."""
 
 
 __all__ = [

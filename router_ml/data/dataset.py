@@ -22,6 +22,9 @@ class RoutingDataset:
 
     Attributes
     ----------
+    prompts : the text embedded for each prompt (for a conversation, what the server embeds).
+    cost_texts : the text each prompt's cost is estimated from (a conversation's every turn; a
+        plain prompt itself).
     scores, costs : ndarray of shape (n_prompts, n_models); ``costs`` are what the requests cost
         (logged costs or tokens when the log has them), what routes are scored by.
     estimated_costs : ndarray of shape (n_prompts, n_models), the cost rule's estimate from the
@@ -33,6 +36,7 @@ class RoutingDataset:
 
     prompt_ids: list[str]
     prompts: list[str]
+    cost_texts: list[str]
     models: list[str]
     scores: np.ndarray
     costs: np.ndarray
@@ -52,6 +56,7 @@ class RoutingDataset:
             self,
             prompt_ids=[self.prompt_ids[i] for i in positions],
             prompts=[self.prompts[i] for i in positions],
+            cost_texts=[self.cost_texts[i] for i in positions],
             scores=self.scores[positions],
             costs=self.costs[positions],
             estimated_costs=self.estimated_costs[positions],
@@ -96,7 +101,7 @@ def _group(outcomes: list[Outcome]) -> dict[str, dict[str, Outcome]]:
         per_model = grouped[outcome.prompt_id]
         if per_model:
             other = next(iter(per_model.values()))
-            if other.prompt != outcome.prompt:
+            if (other.prompt, other.cost_text) != (outcome.prompt, outcome.cost_text):
                 raise _error_at(
                     outcome,
                     f"prompt_id '{outcome.prompt_id}' has a different prompt text than at {_where(other)}",
@@ -198,7 +203,7 @@ def build_dataset(
         )
     ids = list(complete)
     firsts = [next(iter(complete[pid].values())) for pid in ids]
-    estimates = rule.estimate(np.array([len(o.prompt) for o in firsts]), catalog, models)
+    estimates = rule.estimate(np.array([len(o.cost_text) for o in firsts]), catalog, models)
     scores = np.array([[complete[pid][m].score for m in models] for pid in ids], dtype=np.float64)
     costs = np.array(
         [
@@ -213,6 +218,7 @@ def build_dataset(
     return RoutingDataset(
         prompt_ids=ids,
         prompts=[o.prompt for o in firsts],
+        cost_texts=[o.cost_text for o in firsts],
         models=models,
         scores=scores,
         costs=costs,

@@ -1,7 +1,9 @@
 """Read evaluation logs (JSON Lines, optionally gzipped, CSV or Parquet; long or wide layout).
 
 Every row becomes an :class:`Outcome`: one (prompt, model) evaluation result, with the file and
-line it came from so that later checks can point at it.
+line it came from so that later checks can point at it. A prompt may be a chat conversation (a
+list of ``{"role": ..., "content": ...}`` messages, under ``prompt`` or ``messages``); it is read
+into the texts the server would embed and cost for the same conversation.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from router_ml.errors import DataError, require_file
+from router_ml.conversation import cost_text, embedded_text, read_messages
+from router_ml.errors import ConversationError, DataError, require_file
 
 Layout = Literal["auto", "long", "wide"]
 LAYOUTS: tuple[Layout, ...] = ("auto", "long", "wide")
-LONG_REQUIRED = ("prompt_id", "prompt", "model", "score")
+LONG_REQUIRED = ("prompt_id", "model", "score")
+#: A row's prompt is given as text or a conversation under ``prompt``, or as a conversation under
+#: ``messages``.
+PROMPT_FIELDS = ("prompt", "messages")
 #: The names a long log may give a field (OpenAI's token counts, other tools' costs).
 FIELD_NAMES = {
     "input_tokens": ("input_tokens", "prompt_tokens"),
@@ -35,6 +41,7 @@ WIDE_RESERVED = frozenset(
         "prompt_id",
         "sample_id",
         "prompt",
+        "messages",
         "task",
         "eval_name",
         "timestamp",
@@ -55,6 +62,10 @@ MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))
 #: Pass/fail scores as text (CSV "True", "false"), compared in lower case.
 BOOLEAN_SCORES = {"true": 1.0, "false": 0.0}
+#: A CSV ``prompt`` cell that starts as a list of objects and has a "role" or "content" key is a
+#: conversation, which must then be JSON; any other cell ("[INST] ...", "[1, 2]") is plain text.
+MESSAGES_CELL = re.compile(r"\s*\[\s*\{")
+MESSAGE_KEY = re.compile(r"""["'](?:role|content)["']\s*:""")
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,16 @@ class ScoreScale:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One model's evaluation result on one prompt, as read from a log."""
+    """One model's evaluation result on one prompt, as read from a log.
+
+    ``prompt`` is the text the router embeds and ``cost_text`` the text its cost is estimated
+    from: a plain prompt is both; a conversation's are the server's texts for it (the system
+    turns and the last user turn; every turn).
+    """
 
     prompt_id: str
     prompt: str
+    cost_text: str
     model: str
     score: float
     path: str
@@ -160,15 +177,21 @@ LOG_SUFFIXES = tuple(
 )
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _format(path: Path) -> str | None:
+    """The reader's key (``.csv`` for ``log.csv.gz``) of a log's file name, or None."""
     suffix = next((s for s in LOG_SUFFIXES if path.name.lower().endswith(s)), None)
+    return None if suffix is None else suffix.removesuffix(".gz")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    suffix = _format(path)
     if suffix is None:
         raise DataError(
             f"unknown log format '{''.join(path.suffixes)}'; expected one of "
             f"{', '.join(LOG_SUFFIXES)}",
             path=path,
         )
-    reader = READERS[suffix.removesuffix(".gz")]
+    reader = READERS[suffix]
     try:
         yield from reader(path)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
@@ -205,10 +228,13 @@ def _utc_seconds(moment: datetime) -> float:
 
 
 class _Row:
-    """Typed access to one raw row's fields, raising DataError with file, line and field."""
+    """Typed access to one raw row's fields, raising DataError with file, line and field.
 
-    def __init__(self, path: Path, line: int, values: dict[str, Any]) -> None:
-        self.path, self.line, self.values = path, line, values
+    ``text_cells``: the row is a CSV record, whose every value is text (a conversation too).
+    """
+
+    def __init__(self, path: Path, line: int, values: dict[str, Any], text_cells: bool) -> None:
+        self.path, self.line, self.values, self.text_cells = path, line, values, text_cells
 
     def error(self, message: str, field: str) -> DataError:
         return DataError(message, path=self.path, line=self.line, field=field)
@@ -296,9 +322,39 @@ class _Row:
         value = self.text("split", required=False)
         return None if value is None else value.strip().lower()
 
+    def prompt_texts(self) -> dict[str, str]:
+        """The texts to embed and to cost of the row's prompt, or of its conversation."""
+        field = self.given(tuple(f for f in PROMPT_FIELDS if f in self.values) or PROMPT_FIELDS)
+        value = self.values.get(field)
+        if value is not None and (
+            field == "messages" or isinstance(value, list) or self._messages_cell(value)
+        ):
+            return self._conversation(field, value)
+        text = self.text(field, required=True)
+        return {"prompt": text, "cost_text": text}
+
+    def _messages_cell(self, value: Any) -> bool:
+        return (
+            self.text_cells
+            and isinstance(value, str)
+            and bool(MESSAGES_CELL.match(value) and MESSAGE_KEY.search(value))
+        )
+
+    def _conversation(self, field: str, value: Any) -> dict[str, str]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise self.error(f"malformed JSON conversation: {exc}", field) from None
+        try:
+            messages = read_messages(value)
+            return {"prompt": embedded_text(messages), "cost_text": cost_text(messages)}
+        except ConversationError as exc:
+            raise self.error(f"conversation: {exc}", field) from None
+
     def common(self) -> dict[str, Any]:
         return {
-            "prompt": self.text("prompt", required=True),
+            **self.prompt_texts(),
             "path": str(self.path),
             "line": self.line,
             "task": self.text("task", required=False) or self.text("eval_name", required=False),
@@ -307,14 +363,13 @@ class _Row:
         }
 
 
-def _long_outcomes(
-    path: Path, rows: Iterator[tuple[int, dict]], scale: ScoreScale
-) -> Iterator[Outcome]:
-    for line, values in rows:
-        row = _Row(path, line, values)
+def _long_outcomes(rows: Iterator[_Row], scale: ScoreScale) -> Iterator[Outcome]:
+    for row in rows:
         for field in LONG_REQUIRED:
-            if field not in values:
+            if field not in row.values:
                 raise row.error("missing column", field)
+        if not any(field in row.values for field in PROMPT_FIELDS):
+            raise row.error("missing column (a prompt, or its conversation as messages)", "prompt")
         yield Outcome(
             prompt_id=row.text("prompt_id", required=True),
             model=row.text("model", required=True),
@@ -338,11 +393,9 @@ def _wide_models(fields: list[str]) -> list[str]:
     ]
 
 
-def _wide_outcomes(
-    path: Path, rows: Iterator[tuple[int, dict]], scale: ScoreScale
-) -> Iterator[Outcome]:
-    for line, values in rows:
-        row = _Row(path, line, values)
+def _wide_outcomes(rows: Iterator[_Row], scale: ScoreScale) -> Iterator[Outcome]:
+    for row in rows:
+        values = row.values
         id_field = "prompt_id" if "prompt_id" in values else "sample_id"
         if id_field not in values:
             raise row.error(
@@ -378,11 +431,11 @@ def _wide_score(row: _Row, model: str, scale: ScoreScale) -> float:
 def _detect_layout(path: Path, line: int, fields: list[str]) -> Layout:
     if "model" in fields or "score" in fields:
         return "long"  # a long log missing one of the two is reported as a missing column
-    if "prompt" in fields and _wide_models(fields):
+    if any(f in fields for f in PROMPT_FIELDS) and _wide_models(fields):
         return "wide"
     raise DataError(
         "cannot tell the layout: a long log needs 'model' and 'score' columns, a wide log needs "
-        "'prompt' and one score column per model (or pass --layout)",
+        "'prompt' (or 'messages') and one score column per model (or pass --layout)",
         path=path,
         line=line,
     )
@@ -426,9 +479,10 @@ def parse_rows(
     if first is None:
         raise DataError("evaluation log is empty", path=path)
     chosen = _detect_layout(path, first[0], list(first[1])) if layout == "auto" else layout
-    stream = _chain(first, rows)
+    text_cells = _format(path) == ".csv"
+    stream = (_Row(path, line, values, text_cells) for line, values in _chain(first, rows))
     outcomes = _long_outcomes if chosen == "long" else _wide_outcomes
-    return list(outcomes(path, stream, scale or ScoreScale()))
+    return list(outcomes(stream, scale or ScoreScale()))
 
 
 def _chain(first: tuple[int, dict], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:

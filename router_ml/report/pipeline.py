@@ -126,7 +126,7 @@ def score_router(
     proba, expected = router.outcome_estimates(X)
     graded = router.policy.value == "expected_score"
     return compute_report(
-        replace(dataset, estimated_costs=router.estimate_costs(dataset.prompts)),
+        replace(dataset, estimated_costs=router.estimate_costs(dataset.cost_texts)),
         proba,
         router.label_classifier.predict(X).astype(int),
         _prior(router, "train_pass_rates"),

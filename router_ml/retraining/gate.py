@@ -81,7 +81,7 @@ def _on_models(router: Router, gate: RoutingDataset, X: np.ndarray) -> tuple[np.
     allowed = columns >= 0
     take = np.where(allowed, columns, 0)  # a stand-in column, never chosen
     proba, expected = (estimate[:, take] for estimate in router.outcome_estimates(X))
-    costs = router.estimate_costs(gate.prompts)[:, take]
+    costs = router.estimate_costs(gate.cost_texts)[:, take]
     return proba, expected, costs, allowed
 
 

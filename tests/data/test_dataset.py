@@ -39,7 +39,7 @@ def texts(sample_rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["prompt"] for r in sample_rows))[:4]
 
 
-def _row(pid: str, text: str, model: str, score: float = 1.0, **extra: object) -> dict:
+def _row(pid: str, text: str | list, model: str, score: float = 1.0, **extra: object) -> dict:
     return {"prompt_id": pid, "prompt": text, "model": model, "score": score, **extra}
 
 
@@ -169,3 +169,39 @@ def test_a_prompt_takes_the_split_its_rows_name(
         _row("p2", texts[1], "b", split=" TRAIN"),
     ]
     assert _build(tmp_path, rows, catalog).splits == ["test", "train"]
+
+
+def _chat(system: str, history: str, question: str) -> list[dict]:
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": history},
+        {"role": "assistant", "content": "I see."},
+        {"role": "user", "content": question},
+    ]
+
+
+def test_a_conversation_is_embedded_as_served_and_costed_on_every_turn(
+    tmp_path: Path, catalog: Catalog, texts: list[str]
+) -> None:
+    chat = _chat("Answer briefly.", texts[0], texts[1])
+    dataset = _build(tmp_path, [_row("c1", chat, "a"), _row("c1", chat, "b")], catalog)
+    whole = f"Answer briefly.\n\n{texts[0]}\n\nI see.\n\n{texts[1]}"
+    assert (dataset.prompts, dataset.cost_texts) == ([f"Answer briefly.\n\n{texts[1]}"], [whole])
+    expected = CostRule().estimate(np.array([len(whole)]), catalog, ["a", "b"])
+    np.testing.assert_allclose(dataset.estimated_costs, expected, rtol=1e-9)
+    np.testing.assert_allclose(dataset.costs, expected, rtol=1e-9)
+
+
+def test_one_prompt_id_with_two_histories_is_refused(
+    tmp_path: Path, catalog: Catalog, texts: list[str]
+) -> None:
+    """The same embedded text, but not the same conversation: its cost estimate differs."""
+    rows = [
+        _row("c1", _chat("Answer briefly.", texts[0], texts[1]), "a"),
+        _row("c1", _chat("Answer briefly.", texts[2], texts[1]), "b"),
+    ]
+    with pytest.raises(
+        DataError,
+        match=r"log\.jsonl:2: prompt_id 'c1' has a different prompt text than at \S*log\.jsonl:1",
+    ):
+        _build(tmp_path, rows, catalog)

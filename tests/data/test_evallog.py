@@ -17,8 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from pipeline_helpers import first_prompts, write_jsonl
 
+from router_ml.client import route_request
 from router_ml.data.evallog import Outcome, ScoreScale, read_log, read_logs
 from router_ml.errors import DataError
+from router_ml.serving.convert import route_input
 
 LONG_FIELDS = ["prompt_id", "prompt", "model", "score", "task"]
 
@@ -57,6 +59,7 @@ WRITERS: dict[str, Callable[[Path, list[dict]], Path]] = {
     "log.csv.gz": _write_csv,
     "log.parquet": _write_parquet,
 }
+BY_SUFFIX = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
 
 
 def _triples(outcomes: list[Outcome]) -> list[tuple[str, str, str, float]]:
@@ -124,8 +127,7 @@ def test_parquet_rows_are_numbered_from_one(tmp_path: Path, rows: list[dict]) ->
 @pytest.mark.parametrize("layout", ["auto", "wide"])
 @pytest.mark.parametrize("name", ["wide.csv", "wide.jsonl", "wide.parquet"])
 def test_wide_layout_matches_long(tmp_path: Path, rows: list[dict], layout: str, name: str) -> None:
-    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
-    path = writer[Path(name).suffix](tmp_path / name, _wide(rows))
+    path = BY_SUFFIX[Path(name).suffix](tmp_path / name, _wide(rows))
     outcomes = read_log(path, layout=layout)
     assert sorted(_triples(outcomes)) == sorted(_source_triples(rows))
     assert sorted(o.cost_usd for o in outcomes) == pytest.approx(
@@ -298,8 +300,7 @@ def test_a_wide_nan_cell_is_a_missing_outcome(
     wide = _wide(rows)
     model = rows[0]["model"]
     wide[0][model] = cell
-    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
-    outcomes = read_log(writer[Path(name).suffix](tmp_path / name, wide))
+    outcomes = read_log(BY_SUFFIX[Path(name).suffix](tmp_path / name, wide))
     missing = (rows[0]["prompt_id"], model)
     assert sorted((o.prompt_id, o.model) for o in outcomes) == sorted(
         (r["prompt_id"], r["model"]) for r in rows if (r["prompt_id"], r["model"]) != missing
@@ -324,8 +325,7 @@ def test_index_and_prompt_level_columns_are_not_models(
     tmp_path: Path, rows: list[dict], name: str
 ) -> None:
     wide = [{**INDEX_AND_PROMPT_COLUMNS, **r} for r in _wide(rows)]
-    writer = {".csv": _write_csv, ".jsonl": write_jsonl, ".parquet": _write_parquet}
-    outcomes = read_log(writer[Path(name).suffix](tmp_path / name, wide))
+    outcomes = read_log(BY_SUFFIX[Path(name).suffix](tmp_path / name, wide))
     assert sorted(_triples(outcomes)) == sorted(_source_triples(rows))
 
 
@@ -396,3 +396,208 @@ def test_a_cost_column_without_its_score_column_is_named(tmp_path: Path, rows: l
         DataError, match=r"wide\.csv:2: column 'ghost\|cost_usd' has no score column beside it"
     ):
         read_log(_write_csv(tmp_path / "wide.csv", wide))
+
+
+SYSTEM_TURN = "You are a careful grader. Answer with the letter only."
+
+
+def _chat(question: str) -> list[dict]:
+    """A conversation that ends with ``question``, with a system turn and an earlier exchange."""
+    return [
+        {"role": "system", "content": SYSTEM_TURN},
+        {"role": "user", "content": "Are you ready?"},
+        {"role": "assistant", "content": "Yes."},
+        {"role": "user", "content": question},
+    ]
+
+
+def _as_logged(messages: object, name: str) -> object:
+    """A conversation as a log of format ``name`` holds it: a JSON text in a CSV cell, else a list."""
+    return json.dumps(messages) if ".csv" in name else messages
+
+
+def _with_chats(rows: list[dict], name: str, field: str) -> list[dict]:
+    """``rows`` with each prompt logged as a conversation under ``field``."""
+    chats = []
+    for r in rows:
+        chat = {k: v for k, v in r.items() if k != "prompt"}
+        chats.append({**chat, field: _as_logged(_chat(r["prompt"]), name)})
+    return chats
+
+
+@pytest.mark.parametrize("field", ["prompt", "messages"])
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_a_logged_conversation_reads_as_the_server_texts(
+    tmp_path: Path, rows: list[dict], name: str, field: str
+) -> None:
+    outcomes = read_log(WRITERS[name](tmp_path / name, _with_chats(rows, name, field)))
+    assert [o.prompt for o in outcomes] == [f"{SYSTEM_TURN}\n\n{r['prompt']}" for r in rows]
+    assert [o.cost_text for o in outcomes] == [
+        f"{SYSTEM_TURN}\n\nAre you ready?\n\nYes.\n\n{r['prompt']}" for r in rows
+    ]
+
+
+@pytest.mark.parametrize("name", ["wide.csv", "wide.jsonl", "wide.parquet"])
+def test_a_wide_log_reads_conversations(tmp_path: Path, rows: list[dict], name: str) -> None:
+    wide = [{**r, "prompt": _as_logged(_chat(r["prompt"]), name)} for r in _wide(rows)]
+    outcomes = read_log(BY_SUFFIX[Path(name).suffix](tmp_path / name, wide))
+    assert {o.prompt for o in outcomes} == {f"{SYSTEM_TURN}\n\n{r['prompt']}" for r in rows}
+    assert {o.model for o in outcomes} == {r["model"] for r in rows}
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.csv"])
+def test_openai_content_parts_keep_their_text(tmp_path: Path, rows: list[dict], name: str) -> None:
+    parts = [
+        {"type": "text", "text": "Describe"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        "this picture.",
+    ]
+    messages = [{"role": "system", "content": None}, {"role": "user", "content": parts}]
+    (outcome,) = read_log(
+        WRITERS[name](tmp_path / name, [{**rows[0], "prompt": _as_logged(messages, name)}])
+    )
+    assert (outcome.prompt, outcome.cost_text) == (
+        "Describe\nthis picture.",
+        "\n\nDescribe\nthis picture.",
+    )
+
+
+PLAIN_BRACKET_PROMPTS = [
+    "[INST] What is 2 + 2? [/INST]",
+    "[1, 2, 3] Sort these numbers in descending order.",
+    '["a", "b"]',
+    '[{"id": 1, "name": "Ada"}] Turn this JSON into a table.',
+]
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_only_a_csv_cell_that_starts_like_messages_is_a_conversation(
+    tmp_path: Path, rows: list[dict], name: str
+) -> None:
+    """JSON Lines and Parquet hold a conversation as a list: a text there is always a prompt."""
+    chat = json.dumps(_chat("Which is larger, 9.9 or 9.11?"))
+    texts = [chat, *PLAIN_BRACKET_PROMPTS]
+    logged = [{**rows[0], "prompt_id": f"p{i}", "prompt": t} for i, t in enumerate(texts)]
+    prompts = [o.prompt for o in read_log(WRITERS[name](tmp_path / name, logged))]
+    read_as = f"{SYSTEM_TURN}\n\nWhich is larger, 9.9 or 9.11?" if name == "log.csv" else chat
+    assert prompts == [read_as, *PLAIN_BRACKET_PROMPTS]
+
+
+BAD_CONVERSATIONS = [
+    pytest.param(
+        "log.jsonl",
+        {"prompt": [{"role": "system", "content": "Be brief."}]},
+        r"log\.jsonl:2: conversation: no user turn with content \(role 'user'\) \(field 'prompt'\)$",
+        id="no-user-turn",
+    ),
+    pytest.param(
+        "log.parquet",
+        {"prompt": [{"role": "user", "content": "Hi."}, {"role": "user", "content": " "}]},
+        r"log\.parquet:2: conversation: no user turn with content .*\(field 'prompt'\)$",
+        id="last-user-turn-empty",
+    ),
+    pytest.param(
+        "log.parquet",
+        {"prompt": [{"content": "Hi."}]},
+        r"log\.parquet:2: conversation: messages\[0\] needs a role \('system', 'user', "
+        r"'assistant', \.\.\.\), got None \(field 'prompt'\)$",
+        id="parquet-no-role",
+    ),
+    pytest.param(
+        "log.csv",
+        {"messages": '[{"role": "user", "content": "Hi."}, {"content": "And?"}]'},
+        r"log\.csv:3: conversation: messages\[1\] needs a role .*\(field 'messages'\)$",
+        id="csv-no-role",
+    ),
+    pytest.param(
+        "log.jsonl",
+        {"prompt": [{"role": "user", "content": 42}]},
+        r"log\.jsonl:2: conversation: messages\[0\]: message content must be text, None or a "
+        r"list of parts, got 42 \(field 'prompt'\)$",
+        id="content-a-number",
+    ),
+    pytest.param(
+        "log.jsonl",
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+        r"log\.jsonl:2: conversation: messages\[0\]: a text part's text must be a string, got 5 "
+        r"\(field 'messages'\)$",
+        id="text-part-a-number",
+    ),
+    pytest.param(
+        "log.jsonl",
+        {"prompt": ["Hi."]},
+        r"log\.jsonl:2: conversation: messages\[0\] is not an object: 'Hi\.' \(field 'prompt'\)$",
+        id="message-a-text",
+    ),
+    pytest.param(
+        "log.jsonl",
+        {"messages": {"role": "user", "content": "Hi."}},
+        r"log\.jsonl:2: conversation: expected a list of messages, got dict \(field 'messages'\)$",
+        id="messages-an-object",
+    ),
+    pytest.param(
+        "log.csv",
+        {"prompt": '[{"role": "user", "content": "Hi."}'},
+        r"log\.csv:3: malformed JSON conversation: Expecting ',' delimiter: line 1 column 36 "
+        r"\(char 35\) \(field 'prompt'\)$",
+        id="csv-truncated-json",
+    ),
+    pytest.param(
+        "log.csv",
+        {"messages": "[{'role': 'user', 'content': 'Hi.'}]"},
+        r"log\.csv:3: malformed JSON conversation: Expecting property name enclosed in double "
+        r"quotes.*\(field 'messages'\)$",
+        id="csv-python-repr",
+    ),
+    pytest.param(
+        "log.jsonl",
+        {"prompt": "Hi.", "messages": [{"role": "user", "content": "Hi."}]},
+        r"log\.jsonl:2: both 'prompt' and 'messages' are given; they name the same field "
+        r"\(field 'messages'\)$",
+        id="prompt-and-messages",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "bad", "pattern"), BAD_CONVERSATIONS)
+def test_a_bad_conversation_names_file_line_and_field(
+    tmp_path: Path, rows: list[dict], name: str, bad: dict, pattern: str
+) -> None:
+    base = {k: rows[0][k] for k in ("prompt_id", "model", "score")}
+    good = {**base, "prompt": _as_logged([{"role": "user", "content": "Say hi."}], name)}
+    with pytest.raises(DataError, match=pattern):
+        read_log(WRITERS[name](tmp_path / name, [good, {**base, **bad}]))
+
+
+TEXT_CHAT = [
+    {"role": "developer", "content": "Grade strictly."},
+    {"role": "system", "content": None},
+    {"role": "user", "content": "First question."},
+    {"role": "assistant", "content": None},
+    {"role": "tool", "content": "42"},
+    {"role": "user", "content": "What is 6 x 7?"},
+]
+#: Parquet wants one type per column: content parts there would have to be parts in every row.
+PARTS_CHAT = [
+    {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "a.png"}}, "What?"]},
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "messages"),
+    [pytest.param(name, TEXT_CHAT, id=f"{name}-text") for name in WRITERS]
+    + [
+        pytest.param(name, PARTS_CHAT, id=f"{name}-parts")
+        for name in WRITERS
+        if name != "log.parquet"
+    ],
+)
+def test_training_reads_a_conversation_as_the_server_does(
+    tmp_path: Path, rows: list[dict], name: str, messages: list[dict]
+) -> None:
+    """A conversation logged for training, and the same one sent to the server by the client."""
+    logged = {**rows[0], "prompt": _as_logged(messages, name)}
+    (outcome,) = read_log(WRITERS[name](tmp_path / name, [logged]))
+    served = route_input(route_request(messages=messages), max_prompt_bytes=1 << 20)
+    assert (outcome.prompt, outcome.cost_text) == (served.text, served.cost_text)

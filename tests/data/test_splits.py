@@ -66,6 +66,31 @@ def test_split_column_is_honoured_and_overlap_dropped(
     _assert_disjoint(dataset, split)
 
 
+def test_a_conversation_is_the_twin_of_the_prompt_it_embeds_as(
+    tmp_path: Path, rows: list[dict], catalog_path: Path
+) -> None:
+    """The router sees only the embedded text: a held-out prompt's text must not be trained on
+    as a conversation either."""
+    index = _index(rows)
+    marked = [{**r, "split": "test" if index[r["prompt_id"]] % 5 == 0 else "train"} for r in rows]
+    test_pid = next(pid for pid, i in index.items() if i == 5)
+    as_chat = [
+        {
+            **r,
+            "prompt": [
+                {"role": "assistant", "content": "Ask."},
+                {"role": "user", "content": r["prompt"]},
+            ],
+        }
+        for r in _copy_of(marked, test_pid, "chat-copy", split="train")
+    ]
+    dataset = _dataset(tmp_path, marked + as_chat, catalog_path)
+    split = holdout_split(dataset)
+    assert "chat-copy" in dataset.prompt_ids
+    assert "chat-copy" not in {dataset.prompt_ids[i] for i in split.train}
+    assert split.dropped_overlap == 1
+
+
 def test_time_split_holds_out_the_latest_prompts(
     tmp_path: Path, rows: list[dict], catalog_path: Path
 ) -> None:

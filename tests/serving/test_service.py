@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from pipeline_helpers import write_jsonl
 
 from router_ml import RouteDecision, Router
 from router_ml.client import route_request
+from router_ml.data.evallog import read_log
 from router_ml.serving.server import HEALTH_SERVICE, ROUTER_SERVICE, RoutingServer
 from router_ml.v1 import router_pb2, router_pb2_grpc
 
@@ -66,6 +70,26 @@ def test_messages_embed_system_and_last_user_turn(
     knob, allowed = router.check_request([embedded], None, None)
     (expected,) = router.decide(
         router.embed([embedded]), router.estimate_costs([whole]), knob, allowed
+    )
+    assert_same(response, expected)
+
+
+def test_a_conversation_routes_as_its_training_texts_decide(
+    tmp_path: Path, stub: router_pb2_grpc.RouterStub, router: Router
+) -> None:
+    """No train/serve skew: the server embeds and costs a conversation as training reads it."""
+    messages = [
+        {"role": "developer", "content": [{"type": "text", "text": "Answer in one word."}]},
+        {"role": "user", "content": PROMPTS[2]},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": PROMPTS[1]},
+    ]
+    row = {"prompt_id": "c1", "prompt": messages, "model": router.models[0], "score": 1}
+    (logged,) = read_log(write_jsonl(tmp_path / "log.jsonl", [row]))
+    response = stub.Route(route_request(messages=messages), timeout=30)
+    knob, allowed = router.check_request([logged.prompt], None, None)
+    (expected,) = router.decide(
+        router.embed([logged.prompt]), router.estimate_costs([logged.cost_text]), knob, allowed
     )
     assert_same(response, expected)
 
