@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from typing import Any, Literal
 
 from router_ml.conversation import cost_text, embedded_text, read_messages
 from router_ml.errors import ConversationError, DataError, require_file
+
+logger = logging.getLogger(__name__)
 
 Layout = Literal["auto", "long", "wide"]
 LAYOUTS: tuple[Layout, ...] = ("auto", "long", "wide")
@@ -56,7 +59,7 @@ WIDE_RESERVED = frozenset(
 WIDE_COST_SUFFIXES = ("cost_usd", "total_cost", "cost")
 #: Row-index columns that pandas and pyarrow write beside the data (never a model).
 INDEX_COLUMN = re.compile(r"|index|Unnamed: \d+|__index_level_\d+__")
-#: Wide-layout cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
+#: Score cell texts that mean "no outcome" (pandas', R's and Python's spellings of NaN).
 MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
 #: Epoch numbers above these bounds count units per second: ms, us, ns (1e11 s is the year 5138).
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))
@@ -208,7 +211,7 @@ def _boolean(value: Any) -> float | None:
 
 
 def _missing_cell(value: Any) -> bool:
-    """Is a wide-layout score cell empty: None, a NaN float, or a NaN/NA text in any case?"""
+    """Is a score cell empty: None, a NaN float, or a NaN/NA text in any case?"""
     if isinstance(value, float):
         return math.isnan(value)
     return value is None or (isinstance(value, str) and value.strip().lower() in MISSING_CELLS)
@@ -287,9 +290,8 @@ class _Row:
         return number
 
     def score(self, field: str, scale: ScoreScale) -> float:
+        """The score in ``field``, normalised to 0..1; the caller skips an empty cell."""
         value = self.values.get(field)
-        if value is None:
-            raise self.error("missing value", field)
         verdict = _boolean(value)
         if verdict is not None:
             return verdict  # pass or fail: the top or the bottom of any declared scale
@@ -364,20 +366,32 @@ class _Row:
 
 
 def _long_outcomes(rows: Iterator[_Row], scale: ScoreScale) -> Iterator[Outcome]:
+    """One outcome per row; a row whose score is empty, NaN or null is a missing outcome (the
+    eval did not run for that pair), as an empty cell of the wide layout is."""
+    unscored = 0
     for row in rows:
         for field in LONG_REQUIRED:
             if field not in row.values:
                 raise row.error("missing column", field)
         if not any(field in row.values for field in PROMPT_FIELDS):
             raise row.error("missing column (a prompt, or its conversation as messages)", "prompt")
-        yield Outcome(
-            prompt_id=row.text("prompt_id", required=True),
-            model=row.text("model", required=True),
-            score=row.score("score", scale),
-            input_tokens=row.non_negative(*FIELD_NAMES["input_tokens"]),
-            output_tokens=row.non_negative(*FIELD_NAMES["output_tokens"]),
-            cost_usd=row.non_negative(*FIELD_NAMES["cost_usd"]),
+        fields = {
+            "prompt_id": row.text("prompt_id", required=True),
+            "model": row.text("model", required=True),
+            "input_tokens": row.non_negative(*FIELD_NAMES["input_tokens"]),
+            "output_tokens": row.non_negative(*FIELD_NAMES["output_tokens"]),
+            "cost_usd": row.non_negative(*FIELD_NAMES["cost_usd"]),
             **row.common(),
+        }
+        if _missing_cell(row.values["score"]):
+            unscored += 1
+            continue
+        yield Outcome(score=row.score("score", scale), **fields)
+    if unscored:
+        logger.warning(
+            "%s: %d row(s) without a score (empty, NaN or null) read as missing outcomes",
+            row.path,
+            unscored,
         )
 
 

@@ -39,7 +39,9 @@ def texts(sample_rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["prompt"] for r in sample_rows))[:4]
 
 
-def _row(pid: str, text: str | list, model: str, score: float = 1.0, **extra: object) -> dict:
+def _row(
+    pid: str, text: str | list, model: str, score: float | None = 1.0, **extra: object
+) -> dict:
     return {"prompt_id": pid, "prompt": text, "model": model, "score": score, **extra}
 
 
@@ -142,6 +144,19 @@ def test_wide_empty_cell_is_a_missing_outcome(
         writer.writerows([f"p{i}", t, 1 if i else "", 0] for i, t in enumerate(texts[:3]))
     dataset = build_dataset(read_log(path), catalog)
     assert (dataset.prompt_ids, dataset.skipped_incomplete) == (["p1", "p2"], 1)
+
+
+def test_long_null_score_is_a_missing_outcome(
+    tmp_path: Path, catalog: Catalog, texts: list[str]
+) -> None:
+    rows = [
+        _row("p1", texts[0], "a"),
+        _row("p1", texts[0], "b", None),
+        _row("p2", texts[1], "a"),
+        _row("p2", texts[1], "b"),
+    ]
+    dataset = _build(tmp_path, rows, catalog)
+    assert (dataset.prompt_ids, dataset.skipped_incomplete) == (["p2"], 1)
 
 
 def test_rows_of_one_prompt_that_disagree_on_split_are_refused(

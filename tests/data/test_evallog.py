@@ -307,6 +307,40 @@ def test_a_wide_nan_cell_is_a_missing_outcome(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("log.jsonl", None),
+        ("log.jsonl.gz", math.nan),
+        ("log.parquet", None),
+        ("log.parquet", math.nan),
+        ("log.csv", ""),
+        ("log.csv", "NaN"),
+        ("log.csv.gz", "null"),
+    ],
+)
+def test_a_long_row_without_score_is_a_missing_outcome(
+    tmp_path: Path,
+    rows: list[dict],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    cell: object,
+) -> None:
+    """As an empty wide cell: the eval did not run for that (prompt, model) pair."""
+    unscored = {1, 4}
+    logged = [{**r, "score": cell} if i in unscored else r for i, r in enumerate(rows)]
+    outcomes = read_log(WRITERS[name](tmp_path / name, logged))
+    kept = [r for i, r in enumerate(rows) if i not in unscored]
+    assert _triples(outcomes) == _source_triples(kept)
+    (record,) = [r for r in caplog.records if r.name == "router_ml.data.evallog"]
+    assert record.levelname == "WARNING"
+    assert re.fullmatch(
+        rf".*{re.escape(name)}: 2 row\(s\) without a score \(empty, NaN or null\) read as "
+        "missing outcomes",
+        record.getMessage(),
+    )
+
+
 INDEX_AND_PROMPT_COLUMNS = {
     "": 0,
     "Unnamed: 0": 0,

@@ -139,14 +139,14 @@ def score_not_a_number(tmp: Path, rows: list[dict], catalog: Path) -> Case:
     return args, r"log\.jsonl:6: not a number: 'high' \(field 'score'\)"
 
 
-def score_nan_json(tmp: Path, rows: list[dict], catalog: Path) -> Case:
-    args = _score_case(tmp, rows, catalog, 2, math.nan, ".jsonl")
-    return args, r"log\.jsonl:2: not a finite number: nan \(field 'score'\)"
+def score_infinite_json(tmp: Path, rows: list[dict], catalog: Path) -> Case:
+    args = _score_case(tmp, rows, catalog, 2, math.inf, ".jsonl")
+    return args, r"log\.jsonl:2: not a finite number: inf \(field 'score'\)"
 
 
-def score_nan_csv(tmp: Path, rows: list[dict], catalog: Path) -> Case:
-    args = _score_case(tmp, rows, catalog, 3, "nan", ".csv")
-    return args, r"log\.csv:4: not a finite number: 'nan' \(field 'score'\)"
+def score_infinite_csv(tmp: Path, rows: list[dict], catalog: Path) -> Case:
+    args = _score_case(tmp, rows, catalog, 3, "-inf", ".csv")
+    return args, r"log\.csv:4: not a finite number: '-inf' \(field 'score'\)"
 
 
 def score_above_scale(tmp: Path, rows: list[dict], catalog: Path) -> Case:
@@ -223,8 +223,8 @@ LOG_CASES = [
     missing_column,
     missing_csv_column,
     score_not_a_number,
-    score_nan_json,
-    score_nan_csv,
+    score_infinite_json,
+    score_infinite_csv,
     score_above_scale,
     score_below_declared_scale,
     conflicting_duplicate,
