@@ -62,6 +62,13 @@ class RegistryLockedError(RegistryError):
     """Another process holds a registry's lock (a retrain, promote or rollback is running)."""
 
 
+class ServerStartError(RouterMLError):
+    """A ``router-ml serve`` subprocess exited, or was not ready in time, before it served.
+
+    The message gives the exit code or the time waited, and the end of the server's stderr.
+    """
+
+
 class InvalidRequestError(RouterMLError):
     """A routing request is invalid: empty prompt, unknown models, bad min_confidence."""
 
@@ -81,4 +88,5 @@ __all__ = [
     "RegistryError",
     "RegistryLockedError",
     "RouterMLError",
+    "ServerStartError",
 ]

@@ -71,6 +71,10 @@ def test_help_still_states_a_default_the_text_does_not(capsys: pytest.CaptureFix
             ["bench", "--model", "m", "--open-loop", "25", "--deadline", "-1"],
             "argument --deadline: expected a number > 0, got '-1'",
         ),
+        (
+            ["bench", "--model", "m", "--startup-timeout", "0"],
+            "argument --startup-timeout: expected a number > 0, got '0'",
+        ),
     ],
 )
 def test_out_of_range_options_are_named(

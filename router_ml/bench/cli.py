@@ -60,6 +60,13 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         default=8.0,
         help="seconds of sending per --open-loop rate",
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=number_in(0, above=True),
+        default=180.0,
+        metavar="S",
+        help="seconds the server may take to load and become ready",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=_run_bench)
 
@@ -123,6 +130,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         open_loop_size=args.size,
         deadline=args.deadline,
         duration=args.duration,
+        startup_timeout=args.startup_timeout,
     )
     if config.open_loop:
         result = overload_bench(config)

@@ -13,21 +13,24 @@ import json
 import multiprocessing
 import os
 import re
+import selectors
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from router_ml.bench import SIZE_NAMES
 from router_ml.bench.overload import open_loop
-from router_ml.errors import RouterMLError
+from router_ml.errors import RouterMLError, ServerStartError
 
 BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
 SIZES = dict(zip(SIZE_NAMES, ((60, 120), (300, 520), (1300, 2000)), strict=True))
@@ -37,7 +40,8 @@ SERVER_HISTOGRAMS = {
     "encoder_ms": "router_ml_embedding_duration_seconds",
 }
 THREADS_PER_CLIENT = 8
-STARTUP_TIMEOUT = 180.0
+#: Seconds a server gets to exit once stopped before it is killed; stderr lines an error quotes.
+STOP_TIMEOUT, STDERR_TAIL = 30.0, 20
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class BenchConfig:
     open_loop_size: str = "medium"
     deadline: float = 0.5
     duration: float = 8.0
+    startup_timeout: float = 180.0
 
 
 def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
@@ -78,28 +83,78 @@ def server_process(
     config: BenchConfig, *extra: str
 ) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
     """A ``router-ml serve`` subprocess on a free port (``extra`` flags added); yields it, its
-    target and its processes' metrics URLs once every process is ready."""
+    target and its processes' metrics URLs once every process is ready, and stops it after.
+
+    Raises
+    ------
+    ServerStartError
+        When the server exits, or is not ready within ``config.startup_timeout`` seconds.
+    """
     command = [sys.executable, "-m", "router_ml.cli", "serve", "--model", str(config.model)]
     command += ["--port", "0", "--metrics-port", "0", "--backend", config.backend]
     command += ["--workers", str(config.workers), *extra]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    with (
+        tempfile.TemporaryFile("w+") as stderr,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr) as process,
+    ):
+        try:
+            target, metrics = _wait_ready(process, stderr, config)
+            yield process, target, metrics
+        finally:
+            _stop(process)
+
+
+def _wait_ready(
+    process: subprocess.Popen, stderr: IO[str], config: BenchConfig
+) -> tuple[str, list[str]]:
+    """The target and metrics URLs of ``process``'s ready lines, one per worker."""
+    metrics: list[str] = []
     try:
-        started, metrics = time.monotonic(), []
-        for line in process.stdout:
+        for line in _lines(process.stdout, time.monotonic() + config.startup_timeout):
             if match := READY.search(line):
                 metrics.append(match[4])
                 if len(metrics) == config.workers:
-                    yield process, f"{match[2]}:{match[3]}", metrics
-                    break
-            if time.monotonic() - started > STARTUP_TIMEOUT:
-                break
-        else:
-            raise RouterMLError(f"router-ml serve exited with {process.wait()} before serving")
-    finally:
-        process.terminate()
-        process.wait(30)
+                    return f"{match[2]}:{match[3]}", metrics
+    except TimeoutError:
+        _stop(process)
+        problem = f"not ready after {config.startup_timeout:g} s"
+    else:
+        problem = f"exited with {process.wait(STOP_TIMEOUT)} before it was ready"
+    raise ServerStartError(f"router-ml serve {problem}; {_tail(stderr)}")
+
+
+def _lines(stdout: IO[bytes], deadline: float) -> Iterator[str]:
+    """``stdout``'s lines as they come, until it ends; :class:`TimeoutError` at ``deadline``
+    (:func:`time.monotonic`)."""
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise TimeoutError
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                return
+            *complete, pending = (pending + chunk).split(b"\n")
+            yield from (line.decode(errors="replace") for line in complete)
+
+
+def _tail(stderr: IO[str]) -> str:
+    """The last :data:`STDERR_TAIL` lines a stopped server wrote to ``stderr``."""
+    stderr.seek(0)
+    lines = stderr.read().splitlines()[-STDERR_TAIL:]
+    return "its last stderr lines:\n" + "\n".join(lines) if lines else "it wrote nothing to stderr"
+
+
+def _stop(process: subprocess.Popen) -> int:
+    """Terminate ``process`` (kill it after :data:`STOP_TIMEOUT` s) and reap it; its exit code."""
+    process.terminate()
+    try:
+        return process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
 
 
 def _client(

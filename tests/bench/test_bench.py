@@ -1,4 +1,5 @@
-"""``router-ml bench`` run for real, small: the JSON has every figure the issue asks for."""
+"""``router-ml bench`` run for real, small: the JSON has every figure the issue asks for, and a
+server that does not start is reported and stopped."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from router_ml.bench.run import BenchConfig, server_process
+from router_ml.errors import ServerStartError
+
+BENCH = [sys.executable, "-m", "router_ml.cli", "bench"]
+
+
+def _children() -> set[str]:
+    pid = os.getpid()
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
 
 @pytest.mark.slow
@@ -46,3 +58,28 @@ def test_open_loop_bench_sends_at_its_rate(trained_registry: Path):
     (run,) = result["open_loop"]
     assert (run["rate"], run["sent"], run["codes"], run["answered_per_s"]) == (4, 8, {"OK": 8}, 4)
     assert 0 < run["p50_answered_ms"] < 30_000 and run["p50_refused_ms"] is None
+
+
+def test_a_server_not_ready_in_time_is_stopped(trained_registry: Path):
+    before, started = _children(), time.monotonic()
+    config = BenchConfig(model=trained_registry, startup_timeout=0.5)
+    with (
+        pytest.raises(ServerStartError, match=r"^router-ml serve not ready after 0\.5 s; it"),
+        server_process(config),
+    ):
+        pytest.fail("yielded a server before it was ready")
+    assert time.monotonic() - started < 10
+    assert _children() == before, "the server was left running or unreaped"
+
+
+def test_bench_says_why_the_server_exited(tmp_path: Path):
+    command = [*BENCH, "--model", str(tmp_path / "nowhere"), "--concurrency", "1"]
+    done = subprocess.run(
+        [*command, "--requests", "1"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    first, *tail = done.stderr.splitlines()
+    assert (
+        first == "Error: router-ml serve exited with 1 before it was ready; its last stderr lines:"
+    )
+    assert f"Error: {tmp_path / 'nowhere'}: no such registry or version folder" in tail
