@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from router_ml.bench import SIZE_NAMES
+from router_ml.bench import BUNDLED, SIZE_NAMES
 from router_ml.cli_options import HelpFormatter, number_in
 from router_ml.embedding.backends import BACKENDS
+from router_ml.errors import DataError
 
 
 def add_bench(commands: argparse._SubParsersAction) -> None:
@@ -34,6 +35,14 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--naive-requests", type=int, default=60, help="prompts per size for the naive reference"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=BUNDLED,
+        metavar="FILE",
+        help="evaluation log whose prompts are sent, in any format train reads (default: the "
+        "bundled training/llmrouter_dc/outcomes.jsonl.gz, in a source checkout)",
     )
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="the server's encoder")
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
@@ -119,11 +128,18 @@ def _open_loop_table(result: dict) -> str:
 def _run_bench(args: argparse.Namespace) -> int:
     from router_ml.bench.run import BenchConfig, bench, overload_bench
 
+    if not args.data.is_file():
+        raise DataError(
+            "no evaluation log here to take prompts from; pass one with --data FILE (the bundled "
+            "one is only in a source checkout)",
+            path=args.data,
+        )
     config = BenchConfig(
         model=args.model,
         concurrency=tuple(args.concurrency),
         requests=args.requests,
         naive_requests=args.naive_requests,
+        data=args.data,
         backend=args.backend,
         workers=args.workers,
         open_loop=tuple(args.open_loop),

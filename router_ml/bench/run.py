@@ -1,15 +1,13 @@
 """Drive a real ``router-ml serve`` subprocess over gRPC from client processes; time a naive reference.
 
-Prompts are real and distinct (no decision-cache hits) from the bundled data, in three sizes by
-characters (~4 per token). The naive reference is one process embedding one prompt at a time with
+Prompts are real and distinct (no decision-cache hits) from an evaluation log (by default the
+bundled one), in three sizes by characters (~4 per token). The naive reference is one process embedding one prompt at a time with
 ``SentenceTransformer.encode`` (fp32) and applying the router's heads. Each cell also reads the
 server's own histograms, so client latency splits into time in the handler and in the encoder.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import multiprocessing
 import os
 import re
@@ -28,11 +26,11 @@ from typing import IO
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from router_ml.bench import SIZE_NAMES
+from router_ml.bench import BUNDLED, SIZE_NAMES
 from router_ml.bench.overload import open_loop
-from router_ml.errors import RouterMLError, ServerStartError
+from router_ml.data.evallog import read_log
+from router_ml.errors import DataError, RouterMLError, ServerStartError
 
-BUNDLED = Path(__file__).resolve().parents[2] / "training" / "llmrouter_dc" / "outcomes.jsonl.gz"
 SIZES = dict(zip(SIZE_NAMES, ((60, 120), (300, 520), (1300, 2000)), strict=True))
 READY = re.compile(r"serving version (\S+) on (\S+):(\d+) \(metrics: (\S+)\)")
 SERVER_HISTOGRAMS = {
@@ -62,19 +60,32 @@ class BenchConfig:
     startup_timeout: float = 180.0
 
 
-def prompts_by_size(data: Path, needed: int) -> dict[str, list[str]]:
-    """Distinct real prompts of each size, in file order."""
+def prompts_by_size(data: Path, needed: int, least: int = 1) -> dict[str, list[str]]:
+    """Distinct real prompts of each size from the evaluation log ``data``, in file order: at
+    most ``needed`` of each.
+
+    Raises
+    ------
+    DataError
+        When ``data`` is not an evaluation log, or has fewer than ``least`` prompts of a size.
+    """
     found: dict[str, list[str]] = {size: [] for size in SIZES}
     seen: set[str] = set()
-    with gzip.open(data, "rt", encoding="utf-8") as rows:
-        for line in rows:
-            prompt = json.loads(line)["prompt"]
-            if prompt in seen:
-                continue
-            seen.add(prompt)
-            for size, (low, high) in SIZES.items():
-                if low <= len(prompt) <= high and len(found[size]) < needed:
-                    found[size].append(prompt)
+    for prompt in (outcome.prompt for outcome in read_log(data)):
+        if prompt in seen:
+            continue
+        seen.add(prompt)
+        for size, (low, high) in SIZES.items():
+            if low <= len(prompt) <= high and len(found[size]) < needed:
+                found[size].append(prompt)
+    for size, prompts in found.items():
+        if len(prompts) < least:
+            low, high = SIZES[size]
+            raise DataError(
+                f"{len(prompts)} distinct prompts of {low}-{high} characters ({size}); the bench "
+                f"needs at least {least}",
+                path=data,
+            )
     return found
 
 
@@ -313,7 +324,8 @@ def measure_cell(
 
 def bench(config: BenchConfig) -> dict:
     """Run the whole benchmark; returns the JSON-ready result."""
-    prompts = prompts_by_size(config.data, config.requests * len(config.concurrency))
+    levels = len(config.concurrency)
+    prompts = prompts_by_size(config.data, config.requests * levels, least=levels)
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0]},
         "server": {"backend": config.backend, "workers": config.workers},
@@ -321,7 +333,7 @@ def bench(config: BenchConfig) -> dict:
     with server_process(config) as (process, target, metrics):
         for size, texts in prompts.items():
             cells: dict = {}
-            per_cell = min(config.requests, len(texts) // len(config.concurrency))
+            per_cell = min(config.requests, len(texts) // levels)
             for k, concurrency in enumerate(config.concurrency):
                 chunk = texts[k * per_cell : (k + 1) * per_cell]
                 cells[f"c{concurrency}"] = measure_cell(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import router_ml
 from router_ml.bench.run import BenchConfig, server_process
 from router_ml.errors import ServerStartError
 
@@ -83,3 +85,28 @@ def test_bench_says_why_the_server_exited(tmp_path: Path):
         first == "Error: router-ml serve exited with 1 before it was ready; its last stderr lines:"
     )
     assert f"Error: {tmp_path / 'nowhere'}: no such registry or version folder" in tail
+
+
+def test_an_installed_bench_without_the_bundled_log_asks_for_data(tmp_path: Path):
+    site = tmp_path / "site-packages"
+    package = Path(router_ml.__file__).parent
+    shutil.copytree(package, site / "router_ml", ignore=shutil.ignore_patterns("__pycache__"))
+    environment = os.environ | {"PYTHONPATH": str(site)}
+    done = subprocess.run(
+        [*BENCH, "--model", "m"], capture_output=True, text=True, cwd=tmp_path, env=environment
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: {site}/training/llmrouter_dc/outcomes.jsonl.gz: no evaluation log here to take "
+        "prompts from; pass one with --data FILE (the bundled one is only in a source checkout)\n"
+    )
+
+
+def test_bench_takes_its_prompts_from_data(small_log: Path):
+    command = [*BENCH, "--model", "m", "--data", str(small_log), "--concurrency", "1", "4"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: {small_log}: 0 distinct prompts of 1300-2000 characters (long); the bench needs "
+        "at least 2\n"
+    )
