@@ -85,7 +85,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--max-seq-length",
-        type=int,
+        type=number_in(1, kind=int),
         default=None,
         metavar="TOKENS",
         help="tokens of a prompt the encoder reads, from its start (default: the model's own, 256 "

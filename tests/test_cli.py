@@ -8,6 +8,15 @@ import pytest
 
 from router_ml import cli
 
+#: Each command with its required arguments, for checks of one more flag.
+REQUIRED = {
+    "train": ["train", "--data", "x", "--catalog", "y", "--out", "z"],
+    "serve": ["serve", "--model", "m"],
+    "route": ["route", "hello"],
+    "report": ["report", "--model", "m", "--data", "x", "--catalog", "y", "--out", "z"],
+    "bench": ["bench", "--model", "m"],
+}
+
 
 def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as stopped:
@@ -83,3 +92,45 @@ def test_out_of_range_options_are_named(
     code, _, err = _exit(argv, capsys)
     assert code == 2
     assert err.splitlines()[-1].endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value", "expected"),
+    [
+        ("train", "--max-seq-length", "0", "an integer >= 1"),
+        ("serve", "--port", "70000", "an integer in [0, 65535]"),
+        ("serve", "--metrics-port", "-1", "an integer in [0, 65535]"),
+        ("serve", "--grace", "0", "a number > 0"),
+        ("serve", "--drain-delay", "-1", "a number >= 0"),
+        ("serve", "--max-prompt-bytes", "0", "an integer >= 1"),
+        ("serve", "--max-message-bytes", "0", "an integer >= 1"),
+        ("serve", "--max-batch", "0", "an integer >= 1"),
+        ("serve", "--workers", "0", "an integer >= 1"),
+        ("serve", "--rpc-threads", "2", "an integer >= 3"),
+        ("serve", "--poll-interval", "0", "a number > 0"),
+        ("serve", "--encoder-threads", "0", "an integer >= 1"),
+        ("serve", "--decision-cache", "-1", "an integer >= 0"),
+        ("route", "--min-confidence", "1.5", "a number in [0, 1]"),
+        ("route", "--timeout", "0", "a number > 0"),
+        ("report", "--bootstrap", "0", "an integer >= 1"),
+        ("report", "--seed", "-1", "an integer >= 0"),
+        ("bench", "--concurrency", "0", "an integer >= 1"),
+        ("bench", "--requests", "0", "an integer >= 1"),
+        ("bench", "--naive-requests", "1.5", "an integer >= 1"),
+        ("bench", "--workers", "0", "an integer >= 1"),
+    ],
+)
+def test_numeric_flags_are_checked_before_the_command_runs(
+    command: str, flag: str, value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _exit([*REQUIRED[command], flag, value], capsys)
+    assert code == 2
+    assert err.splitlines()[-1].endswith(f"argument {flag}: expected {expected}, got {value!r}")
+
+
+def test_each_of_several_values_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _exit([*REQUIRED["bench"], "--concurrency", "1", "0"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        "argument --concurrency: expected an integer >= 1, got '0'"
+    )

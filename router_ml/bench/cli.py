@@ -24,17 +24,23 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=number_in(1, kind=int),
         nargs="+",
         default=[1, 32],
         metavar="N",
         help="requests in flight",
     )
     parser.add_argument(
-        "--requests", type=int, default=300, help="requests per size and concurrency"
+        "--requests",
+        type=number_in(1, kind=int),
+        default=300,
+        help="requests per size and concurrency",
     )
     parser.add_argument(
-        "--naive-requests", type=int, default=60, help="prompts per size for the naive reference"
+        "--naive-requests",
+        type=number_in(1, kind=int),
+        default=60,
+        help="prompts per size for the naive reference",
     )
     parser.add_argument(
         "--data",
@@ -45,7 +51,12 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         "bundled training/llmrouter_dc/outcomes.jsonl.gz, in a source checkout)",
     )
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="the server's encoder")
-    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument(
+        "--workers",
+        type=number_in(1, kind=int),
+        default=1,
+        help="server processes (serve --workers)",
+    )
     parser.add_argument(
         "--open-loop",
         type=number_in(0, above=True),

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from router_ml.cli_options import HelpFormatter, add_embedding_options, add_log_options
+from router_ml.cli_options import (
+    HelpFormatter,
+    add_embedding_options,
+    add_log_options,
+    number_in,
+)
 
 if TYPE_CHECKING:
     from router_ml.report.pipeline import ReportResult
@@ -34,12 +39,14 @@ def add_report(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--bootstrap",
-        type=int,
+        type=number_in(1, kind=int),
         default=1000,
         metavar="N",
         help="bootstrap resamples of the prompts",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    parser.add_argument(
+        "--seed", type=number_in(0, kind=int), default=0, help="seed of the bootstrap resamples"
+    )
     add_embedding_options(parser)
     parser.set_defaults(run=_run_report)
 

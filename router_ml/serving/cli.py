@@ -7,10 +7,16 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from router_ml.cli_options import HelpFormatter
+from router_ml.cli_options import HelpFormatter, number_in
 from router_ml.embedding.backends import BACKENDS
 from router_ml.errors import RouterMLError
-from router_ml.serving.config import DEFAULT_METRICS_PORT, DEFAULT_PORT, ServerConfig, address
+from router_ml.serving.config import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    SPARE_RPC_THREADS,
+    ServerConfig,
+    address,
+)
 
 EXAMPLE_PROMPT = "What is the capital of France?"
 ANY_HOST = ("0.0.0.0", "::", "")
@@ -32,22 +38,27 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
         help="registry folder (serves DIR/current and follows it) or one version folder",
     )
     parser.add_argument("--host", default=defaults.host, help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port (0: any free)")
+    parser.add_argument(
+        "--port",
+        type=number_in(0, 65535, kind=int),
+        default=DEFAULT_PORT,
+        help="gRPC port (0: any free)",
+    )
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=number_in(0, 65535, kind=int),
         default=DEFAULT_METRICS_PORT,
         help="Prometheus /metrics port on --host (0: any free)",
     )
     parser.add_argument(
         "--grace",
-        type=float,
+        type=number_in(0, above=True),
         default=defaults.grace,
         help="seconds in-flight requests get to finish on SIGTERM",
     )
     parser.add_argument(
         "--drain-delay",
-        type=float,
+        type=number_in(0),
         default=defaults.drain_delay,
         metavar="S",
         help="seconds to keep answering after SIGTERM with health NOT_SERVING, so load balancers "
@@ -55,35 +66,38 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--max-prompt-bytes",
-        type=int,
+        type=number_in(1, kind=int),
         default=defaults.max_prompt_bytes,
         help="largest prompt (UTF-8 bytes, all message contents together) accepted",
     )
     parser.add_argument(
         "--max-message-bytes",
-        type=int,
+        type=number_in(1, kind=int),
         default=defaults.max_message_bytes,
         help="largest gRPC request accepted (larger: RESOURCE_EXHAUSTED)",
     )
     parser.add_argument(
-        "--max-batch", type=int, default=defaults.max_batch, help="most requests in one RouteBatch"
+        "--max-batch",
+        type=number_in(1, kind=int),
+        default=defaults.max_batch,
+        help="most requests in one RouteBatch",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=number_in(1, kind=int),
         default=1,
         metavar="N",
         help="server processes sharing the port (SO_REUSEPORT), each with cores/N encoder threads",
     )
     parser.add_argument(
         "--rpc-threads",
-        type=int,
+        type=number_in(SPARE_RPC_THREADS + 1, kind=int),
         default=defaults.rpc_threads,
         help="gRPC handler threads per process",
     )
     parser.add_argument(
         "--poll-interval",
-        type=float,
+        type=number_in(0, above=True),
         default=defaults.poll_interval,
         help="seconds between checks of where DIR/current points",
     )
@@ -96,14 +110,14 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--encoder-threads",
-        type=int,
+        type=number_in(1, kind=int),
         default=None,
         metavar="N",
         help="onnxruntime threads (default: one per core)",
     )
     parser.add_argument(
         "--decision-cache",
-        type=int,
+        type=number_in(0, kind=int),
         default=defaults.decision_cache,
         metavar="N",
         help="recent decisions kept per version (0: none)",
@@ -118,9 +132,6 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     from router_ml.serving.supervisor import serve_workers
-
-    if args.workers < 1:
-        raise RouterMLError(f"--workers must be at least 1, got {args.workers}")
 
     config = ServerConfig(
         model=args.model,
@@ -181,7 +192,7 @@ def add_route(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-confidence",
-        type=float,
+        type=number_in(0, 1),
         default=None,
         help="cost/quality knob in [0, 1] (default: the router version's)",
     )
@@ -193,7 +204,9 @@ def add_route(commands: argparse._SubParsersAction) -> None:
         dest="allowed_models",
         help="only route to this model; repeat for several (default: any)",
     )
-    parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument(
+        "--timeout", type=number_in(0, above=True), default=5.0, help="deadline in seconds"
+    )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.set_defaults(run=_run_route)
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from types import FrameType
 
-from router_ml.errors import RouterMLError
+from router_ml.errors import ConfigError, RouterMLError
 from router_ml.serving.config import ServerConfig
 from router_ml.serving.server import RoutingServer, serve
 
@@ -80,7 +80,14 @@ def serve_workers(
     When one process exits (a failed start, a crash), the others are asked to drain too, so the
     service is either whole or gone, never silently short of capacity. ``on_ready`` runs in each
     process once it serves (it must be picklable: a module function).
+
+    Raises
+    ------
+    ConfigError
+        When ``workers`` < 1.
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
     if workers == 1:
         return serve(config, on_ready=on_ready)
     context = multiprocessing.get_context("spawn")

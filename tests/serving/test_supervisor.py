@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from router_ml import ConfigError
 from router_ml.serving.config import ServerConfig
-from router_ml.serving.supervisor import free_port, worker_configs
+from router_ml.serving.supervisor import free_port, serve_workers, worker_configs
 
 
 def test_workers_share_one_port_and_split_the_cores() -> None:
@@ -24,6 +27,11 @@ def test_explicit_threads_and_free_metrics_ports_are_kept() -> None:
     config = ServerConfig(model=Path("m"), port=50999, metrics_port=0, encoder_threads=3)
     configs = worker_configs(config, 3)
     assert {(c.port, c.metrics_port, c.encoder_threads) for c in configs} == {(50999, 0, 3)}
+
+
+def test_serving_needs_a_worker() -> None:
+    with pytest.raises(ConfigError, match=r"^workers must be at least 1, got 0$"):
+        serve_workers(ServerConfig(model=Path("m")), 0)
 
 
 def test_the_free_port_can_be_shared_by_two_listeners() -> None:
