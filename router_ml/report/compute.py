@@ -138,6 +138,16 @@ class RoutingReport:
     tasks: dict[str, TaskFigures]
 
 
+def check_resampling(n_bootstrap: int, level: float = 0.95) -> None:
+    """Raise :class:`ConfigError` unless ``n_bootstrap`` >= 1 and ``level`` is in (0, 1)."""
+    if n_bootstrap < 1:
+        raise ConfigError(
+            f"The 'n_bootstrap' parameter must be an integer >= 1. Got {n_bootstrap} instead."
+        )
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"The 'level' parameter must be in (0, 1). Got {level} instead.")
+
+
 def compute_report(
     dataset: RoutingDataset,
     pass_proba: np.ndarray,
@@ -179,10 +189,7 @@ def compute_report(
     ConfigError
         When ``n_bootstrap`` < 1 or ``level`` is not in (0, 1).
     """
-    if n_bootstrap < 1:
-        raise ConfigError(f"The bootstrap resample count must be >= 1. Got {n_bootstrap} instead.")
-    if not 0.0 < level < 1.0:
-        raise ConfigError(f"The interval level must be in (0, 1). Got {level} instead.")
+    check_resampling(n_bootstrap, level)
     grid = confidence_grid() if grid is None else np.asarray(grid, dtype=np.float64)
     policy = policy or Policy()
     scores, costs, models = dataset.scores, dataset.costs, dataset.models

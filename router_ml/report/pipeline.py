@@ -18,7 +18,7 @@ from router_ml.data.evallog import Layout, Outcome, ScoreScale, read_logs
 from router_ml.data.splits import prompt_hash
 from router_ml.embedding.cache import EmbeddingCache, default_cache_dir, embed_prompts
 from router_ml.errors import ArtifactError, ConfigError, DataError
-from router_ml.report.compute import RoutingReport, compute_report
+from router_ml.report.compute import RoutingReport, check_resampling, compute_report
 from router_ml.report.page import render_html
 from router_ml.report.plots import CAPTIONS, render_figures
 from router_ml.report.render import ReportSource, render_json
@@ -176,8 +176,7 @@ def make_report(config: ReportConfig) -> ReportResult:
     ConfigError
         When ``out`` exists and is not a previous report, or ``n_bootstrap`` < 1.
     """
-    if config.n_bootstrap < 1:
-        raise ConfigError(f"--bootstrap must be >= 1. Got {config.n_bootstrap} instead.")
+    check_resampling(config.n_bootstrap)  # before the model loads and the prompts are embedded
     _check_out(config.out)
     router = Router.load(config.model, backend="auto")  # the fp32 export, when it has one
     outcomes, ignored = _routable(

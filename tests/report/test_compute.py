@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from pipeline_helpers import write_jsonl
 
+from router_ml import ConfigError
 from router_ml.data.catalog import load_catalog
 from router_ml.data.dataset import RoutingDataset, build_dataset
 from router_ml.data.evallog import read_logs
@@ -300,3 +301,18 @@ def test_the_utility_weighs_the_expected_score(hand_dataset: RoutingDataset) -> 
     )
     assert zero.zero_router.curve[-1].cost_usd == 4 * 2.0
     assert plain.zero_router.curve[-1].cost_usd == 4 * 4.0
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"n_bootstrap": 0}, "The 'n_bootstrap' parameter must be an integer >= 1. Got 0 instead."),
+        ({"level": 1.0}, "The 'level' parameter must be in (0, 1). Got 1.0 instead."),
+    ],
+)
+def test_bad_resampling_is_named(
+    hand_dataset: RoutingDataset, keywords: dict, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        compute_report(hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, **keywords)
+    assert str(raised.value) == message

@@ -7,13 +7,14 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pipeline_helpers import report_quietly, with_logged_costs, write_jsonl
 
-from router_ml import Router
+from router_ml import ConfigError, Router
 from router_ml.cli import main
 from router_ml.data.splits import prompt_hash
 from router_ml.evaluation.metrics import CurvePoint, RoutingFigures, headline_savings
@@ -287,6 +288,12 @@ def test_missing_log(
         report_args(trained_registry, missing, catalog_path, out, tmp_path), capsys, out
     )
     assert str(missing) in error and "does not exist" in error
+
+
+def test_no_resamples_is_refused_before_the_router_loads(tmp_path: Path) -> None:
+    config = ReportConfig(tmp_path / "no-registry", (tmp_path / "x.jsonl",), tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"^The 'n_bootstrap' parameter must be an integer >= 1"):
+        make_report(replace(config, n_bootstrap=0))
 
 
 def test_missing_router(
