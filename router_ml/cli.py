@@ -10,10 +10,12 @@ from pathlib import Path
 
 from router_ml.bench.cli import add_bench
 from router_ml.cli_options import (
+    EXIT_FAILED,
     HelpFormatter,
     add_embedding_options,
     add_log_options,
     exit_75_when_locked,
+    exit_codes,
     number_in,
 )
 from router_ml.errors import RouterMLError
@@ -44,7 +46,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a router and publish it as a new version",
         description="Train a router on evaluation logs and publish it as the registry's current "
-        "version; exit codes: 0 published, 1 failed, 75 registry locked by another run.",
+        f"version; {exit_codes('published')}.",
         formatter_class=HelpFormatter,
     )
     add_log_options(parser)
@@ -154,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run one subcommand; project errors print ``Error: ...`` and exit 1."""
+    """Entry point: run one subcommand; project errors print ``Error: ...`` and exit
+    :data:`~router_ml.cli_options.EXIT_FAILED`."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -164,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except RouterMLError as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130

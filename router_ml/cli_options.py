@@ -11,6 +11,10 @@ from pathlib import Path
 
 from router_ml.errors import RegistryLockedError
 
+#: Exit codes of ``router-ml`` commands: 1 any project error, 3 a retrain's champion kept,
+#: 75 (EX_TEMPFAIL) a registry locked by another run: try again later.
+EXIT_OK, EXIT_FAILED, EXIT_KEPT, EXIT_LOCKED = 0, 1, 3, 75
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends each option's default to its help, unless the help already states it
@@ -84,13 +88,19 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def exit_codes(done: str, *others: tuple[int, str]) -> str:
+    """The exit codes of a command that locks a registry, for its help: ``done`` is what 0 means,
+    ``others`` are its own ``(code, meaning)`` pairs."""
+    codes = [(EXIT_OK, done), *others, (EXIT_FAILED, "failed")]
+    codes.append((EXIT_LOCKED, "registry locked by another run"))
+    return "exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in codes)
+
+
 def exit_75_when_locked(run: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Report a held registry lock as ``Error: ...`` with exit code 75 (EX_TEMPFAIL)."""
+    """Report a held registry lock as ``Error: ...`` with :data:`EXIT_LOCKED` (EX_TEMPFAIL)."""
 
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
-        from router_ml.retraining.options import EXIT_LOCKED
-
         try:
             return run(args)
         except RegistryLockedError as exc:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from router_ml import cli
+from router_ml.cli_options import EXIT_FAILED, EXIT_KEPT, EXIT_LOCKED, EXIT_OK
 
 #: Each command with its required arguments, for checks of one more flag.
 REQUIRED = {
@@ -39,6 +40,26 @@ def test_help_still_states_a_default_the_text_does_not(capsys: pytest.CaptureFix
     _, text, _ = _exit(["serve", "--help"], capsys)
     assert "--port PORT gRPC port (0: any free) (default: 50051)" in text
     assert "(default: 64)" in text  # --rpc-threads
+
+
+@pytest.mark.parametrize(
+    ("command", "done"),
+    [
+        ("train", "published"),
+        ("retrain", "promoted"),
+        ("promote", "promoted"),
+        ("rollback", "rolled back"),
+    ],
+)
+def test_commands_that_lock_a_registry_state_their_exit_codes(
+    command: str, done: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, text, _ = _exit([command, "--help"], capsys)
+    kept = f"{EXIT_KEPT} champion kept (challenger rejected), " if command == "retrain" else ""
+    assert (
+        f"exit codes: {EXIT_OK} {done}, {kept}{EXIT_FAILED} failed, {EXIT_LOCKED} registry locked "
+        "by another run." in text
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,13 @@ import argparse
 from pathlib import Path
 
 from router_ml.cli_options import (
+    EXIT_KEPT,
+    EXIT_OK,
     HelpFormatter,
     add_embedding_options,
     exit_75_when_locked,
+    exit_codes,
     number_in,
-)
-
-EXIT_CODES_HELP = (
-    "exit codes: 0 promoted, 3 champion kept (challenger rejected), 1 failed, 75 locked"
 )
 
 
@@ -24,8 +23,8 @@ def add_retrain(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "retrain",
         help="train a challenger on recent logs and promote it only if it is not worse",
-        description=f"Train a challenger and gate it against the registry's current version; "
-        f"{EXIT_CODES_HELP}.",
+        description="Train a challenger and gate it against the registry's current version; "
+        f"{exit_codes('promoted', (EXIT_KEPT, 'champion kept (challenger rejected)'))}.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--registry", required=True, type=Path, metavar="DIR", help="registry")
@@ -103,13 +102,16 @@ def _run_retrain(args: argparse.Namespace) -> int:
     if result.pruned:
         print(f"pruned {len(result.pruned)} old versions: {', '.join(result.pruned)}")
     print(f"decision record: {result.version_dir / RECORD_MARKDOWN}")
-    return result.exit_code
+    return EXIT_OK if result.promoted else EXIT_KEPT
 
 
 def add_promote(commands: argparse._SubParsersAction) -> None:
     """Register the ``promote`` subcommand."""
     parser = commands.add_parser(
-        "promote", help="point a registry's current at a version (verified first)"
+        "promote",
+        help="point a registry's current at a version (verified first)",
+        description=f"Verify a version's files and point the registry's current at it; "
+        f"{exit_codes('promoted')}.",
     )
     parser.add_argument("registry", type=Path, metavar="DIR", help="registry")
     parser.add_argument("version", metavar="VERSION", help="version folder name")
@@ -129,7 +131,10 @@ def _run_promote(args: argparse.Namespace) -> int:
 def add_rollback(commands: argparse._SubParsersAction) -> None:
     """Register the ``rollback`` subcommand."""
     parser = commands.add_parser(
-        "rollback", help="point a registry's current back at the previous promoted version"
+        "rollback",
+        help="point a registry's current back at the previous promoted version",
+        description="Point the registry's current back at the newest older version that was not "
+        f"rejected and whose files verify; {exit_codes('rolled back')}.",
     )
     parser.add_argument("registry", type=Path, metavar="DIR", help="registry")
     parser.set_defaults(run=_run_rollback)

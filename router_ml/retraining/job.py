@@ -52,7 +52,7 @@ from router_ml.errors import ConfigError
 from router_ml.retraining.drift import Drift, measure_drift
 from router_ml.retraining.gate import FIRST_VERSION, gate_figures, judge
 from router_ml.retraining.history import History, assemble_history, history_files
-from router_ml.retraining.options import ENGINES, EXIT_KEPT, EXIT_PROMOTED, Engine
+from router_ml.retraining.options import ENGINES, Engine
 from router_ml.retraining.record import (
     RECORD_JSON,
     RECORD_MARKDOWN,
@@ -103,10 +103,6 @@ class RetrainResult:
     promoted: bool
     record: dict[str, Any]
     pruned: list[str]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PROMOTED if self.promoted else EXIT_KEPT
 
 
 def _check(config: RetrainConfig) -> None:
