@@ -6,17 +6,11 @@ from typing import Literal
 
 import numpy as np
 
+from router_ml.util import lexicographic_argmin
+
 UnsolvablePolicy = Literal["drop", "cheapest", "strongest"]
 UNSOLVABLE_POLICIES: tuple[UnsolvablePolicy, ...] = ("drop", "cheapest", "strongest")
 DROPPED = -1
-
-
-def _lexicographic_argmin(*keys: np.ndarray) -> np.ndarray:
-    """Row-wise argmin over columns by ``keys[0]``, ties broken by ``keys[1]`` and so on, then column."""
-    n_rows, n_cols = keys[0].shape
-    columns = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    order = np.lexsort([columns, *reversed(keys)], axis=-1)
-    return order[:, 0]
 
 
 def cheapest_passing_labels(
@@ -34,13 +28,13 @@ def cheapest_passing_labels(
     """
     passing = scores >= threshold
     inf_cost = np.where(passing, costs, np.inf)
-    labels = _lexicographic_argmin(inf_cost, -scores)
+    labels = lexicographic_argmin(inf_cost, -scores)
     solvable = passing.any(axis=1)
     if unsolvable == "drop":
         fallback = np.full(len(scores), DROPPED)
     elif unsolvable == "cheapest":
-        fallback = _lexicographic_argmin(costs, -scores)
+        fallback = lexicographic_argmin(costs, -scores)
     else:
         mean_score = np.broadcast_to(scores.mean(axis=0), scores.shape)
-        fallback = _lexicographic_argmin(-scores, -mean_score, costs)
+        fallback = lexicographic_argmin(-scores, -mean_score, costs)
     return np.where(solvable, labels, fallback)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from router_ml.data.labels import _lexicographic_argmin
+from router_ml.util import lexicographic_argmin
 
 PolicyName = Literal["threshold", "utility"]
 POLICIES: tuple[PolicyName, ...] = ("threshold", "utility")
@@ -75,15 +75,15 @@ class Policy:
         proba = np.where(allowed_mask, pass_proba, -np.inf)
         confident = proba >= min_confidence
         met = confident.any(axis=1)
-        cheapest = _lexicographic_argmin(np.where(confident, masked_costs, np.inf), -proba)
-        strongest = _lexicographic_argmin(-proba, masked_costs)
+        cheapest = lexicographic_argmin(np.where(confident, masked_costs, np.inf), -proba)
+        strongest = lexicographic_argmin(-proba, masked_costs)
         return np.where(met, cheapest, strongest), met
 
     def _utility(self, value: np.ndarray, costs: np.ndarray, min_confidence: float) -> np.ndarray:
         weight = self.cost_weight(min_confidence)
         if np.isinf(weight):
-            return _lexicographic_argmin(costs, -value)
-        return _lexicographic_argmin(
+            return lexicographic_argmin(costs, -value)
+        return lexicographic_argmin(
             -(value - weight * np.where(np.isinf(costs), 0.0, costs)), costs
         )
 
