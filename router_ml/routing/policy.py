@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from router_ml.util import lexicographic_argmin
+from router_ml.util import lexicographic_argmin, lexicographic_order
 
 PolicyName = Literal["threshold", "utility"]
 POLICIES: tuple[PolicyName, ...] = ("threshold", "utility")
@@ -66,26 +66,11 @@ class Policy:
         always exists).
         """
         allowed_mask = np.ones(pass_proba.shape[1], dtype=bool) if allowed is None else allowed
-        masked_costs = np.where(allowed_mask, costs, np.inf)
+        keys = self._keys(pass_proba, costs, min_confidence, allowed_mask, expected_score)
+        chosen = lexicographic_argmin(*keys)
         if self.name == "utility":
-            value = pass_proba if expected_score is None else expected_score
-            return self._utility(
-                np.where(allowed_mask, value, -np.inf), masked_costs, min_confidence
-            ), np.ones(len(pass_proba), dtype=bool)
-        proba = np.where(allowed_mask, pass_proba, -np.inf)
-        confident = proba >= min_confidence
-        met = confident.any(axis=1)
-        cheapest = lexicographic_argmin(np.where(confident, masked_costs, np.inf), -proba)
-        strongest = lexicographic_argmin(-proba, masked_costs)
-        return np.where(met, cheapest, strongest), met
-
-    def _utility(self, value: np.ndarray, costs: np.ndarray, min_confidence: float) -> np.ndarray:
-        weight = self.cost_weight(min_confidence)
-        if np.isinf(weight):
-            return lexicographic_argmin(costs, -value)
-        return lexicographic_argmin(
-            -(value - weight * np.where(np.isinf(costs), 0.0, costs)), costs
-        )
+            return chosen, np.ones(len(pass_proba), dtype=bool)
+        return chosen, ~keys[0].all(axis=1)  # keys[0]: "not confident"
 
     def rank(
         self,
@@ -95,18 +80,41 @@ class Policy:
         min_confidence: float,
         expected_score: np.ndarray | None = None,
     ) -> list[int]:
-        """Allowed model columns for one prompt, in the order the policy prefers them."""
-        columns = list(np.flatnonzero(allowed))
+        """Allowed model columns for one prompt, in the order the policy prefers them (its choice
+        first: the same keys as :meth:`choose`)."""
+        value = None if expected_score is None else expected_score[None]
+        keys = self._keys(proba[None], costs[None], min_confidence, allowed, value)
+        return [int(j) for j in lexicographic_order(*keys)[0] if allowed[j]]
+
+    def _keys(
+        self,
+        pass_proba: np.ndarray,
+        costs: np.ndarray,
+        min_confidence: float,
+        allowed: np.ndarray,
+        expected_score: np.ndarray | None,
+    ) -> tuple[np.ndarray, ...]:
+        """Sort keys per (prompt, model): the policy prefers the lexicographically smallest, then
+        the first column; models not allowed sort last.
+
+        ``threshold``: the confident models by (cost, -P(pass)), then the others by (-P(pass),
+        cost). ``utility``: by (-utility, cost), or (cost, -value) at an infinite cost weight.
+        """
+        masked_costs = np.where(allowed, costs, np.inf)
         if self.name == "utility":
-            value = proba if expected_score is None else expected_score
+            value = pass_proba if expected_score is None else expected_score
+            value = np.where(allowed, value, -np.inf)
             weight = self.cost_weight(min_confidence)
             if np.isinf(weight):
-                return sorted(columns, key=lambda j: (costs[j], -value[j]))
-            return sorted(columns, key=lambda j: (-(value[j] - weight * costs[j]), costs[j]))
-        met = [j for j in columns if proba[j] >= min_confidence]
-        rest = [j for j in columns if proba[j] < min_confidence]
-        return sorted(met, key=lambda j: (costs[j], -proba[j])) + sorted(
-            rest, key=lambda j: (-proba[j], costs[j])
+                return masked_costs, -value
+            finite_costs = np.where(np.isinf(masked_costs), 0.0, masked_costs)
+            return -(value - weight * finite_costs), masked_costs
+        proba = np.where(allowed, pass_proba, -np.inf)
+        confident = proba >= min_confidence
+        return (
+            ~confident,
+            np.where(confident, masked_costs, -proba),
+            np.where(confident, -proba, masked_costs),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -79,6 +79,14 @@ def test_rank_puts_the_choice_first(name: str) -> None:
             assert sorted(order) == [0, 1, 2]
 
 
+def test_threshold_rank_puts_confident_models_by_cost_then_the_rest_by_probability() -> None:
+    policy = Policy("threshold")
+    allowed = np.array([True, True, True])
+    assert policy.rank(PROBA[0], COSTS[0], allowed, 0.7) == [1, 2, 0]
+    assert policy.rank(PROBA[1], COSTS[1], allowed, 0.7) == [2, 1, 0]
+    assert policy.rank(PROBA[0], COSTS[0], np.array([True, False, True]), 0.7) == [2, 0]
+
+
 def test_grid_covers_both_ends() -> None:
     grid = confidence_grid()
     assert grid[0] == 0.0 and grid[-1] == 1.0 and np.all(np.diff(grid) > 0)
