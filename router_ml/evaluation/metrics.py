@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from router_ml.data.labels import cheapest_passing_labels
-from router_ml.routing.policy import Policy, choose_models, confidence_grid
+from router_ml.routing.policy import Policy, confidence_grid
 
 #: The share of the best single model's quality that ``savings_at_95pct_quality`` must reach.
 NEAR_BEST_FRACTION = 0.95
@@ -98,20 +98,23 @@ def sweep(
     scores: np.ndarray,
     costs: np.ndarray,
     threshold: float,
+    *,
+    policy: Policy,
     grid: np.ndarray | None = None,
-    policy: Policy | None = None,
     expected_score: np.ndarray | None = None,
     estimated_costs: np.ndarray | None = None,
 ) -> list[CurvePoint]:
-    """The cost-quality curve of ``policy`` (default: the threshold rule) over ``min_confidence``.
+    """The cost-quality curve of ``policy`` over the ``min_confidence`` values of ``grid``.
 
-    ``expected_score`` is the utility's value (default: ``pass_proba``). The policy decides with
+    ``grid`` defaults to :func:`confidence_grid`. ``expected_score`` is the utility's value (default: ``pass_proba``). The policy decides with
     ``estimated_costs`` (default: ``costs``), the routes are scored with ``costs``.
     """
     values = confidence_grid() if grid is None else grid
     points = []
     decide_with = costs if estimated_costs is None else estimated_costs
-    choices = curve_choices(pass_proba, decide_with, values, policy, expected_score)
+    choices = curve_choices(
+        pass_proba, decide_with, values, policy=policy, expected_score=expected_score
+    )
     for value, chosen in zip(values, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(
@@ -124,13 +127,14 @@ def curve_choices(
     pass_proba: np.ndarray,
     costs: np.ndarray,
     grid: np.ndarray,
-    policy: Policy | None = None,
+    *,
+    policy: Policy,
     expected_score: np.ndarray | None = None,
 ) -> np.ndarray:
     """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
     return np.stack(
         [
-            choose_models(pass_proba, costs, float(value), None, policy, expected_score)[0]
+            policy.choose(pass_proba, costs, float(value), expected_score=expected_score)[0]
             for value in grid
         ]
     )

@@ -40,7 +40,7 @@ from router_ml.evaluation.metrics import (
     sweep,
     traffic_share,
 )
-from router_ml.routing.policy import Policy, choose_models, confidence_grid
+from router_ml.routing.policy import Policy, confidence_grid
 
 NO_TASK = "(no task)"
 
@@ -156,7 +156,7 @@ def compute_report(
     threshold: float,
     min_confidence: float,
     *,
-    policy: Policy | None = None,
+    policy: Policy,
     grid: np.ndarray | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -176,7 +176,7 @@ def compute_report(
     prior_pass_rates : (models,) training pass rates, the zero router's P(pass) for every prompt.
     threshold : score a model must reach to pass.
     min_confidence : the router's default knob.
-    policy : the router's decision policy (default: the threshold rule).
+    policy : the router's decision policy.
     grid : ``min_confidence`` values of the sweep (default 0, 0.01, ..., 1).
     n_bootstrap, seed, level : resamples, their seed and the interval level.
     expected_score : (prompts, models) the value the router's utility maximises (default:
@@ -191,7 +191,6 @@ def compute_report(
     """
     check_resampling(n_bootstrap, level)
     grid = confidence_grid() if grid is None else np.asarray(grid, dtype=np.float64)
-    policy = policy or Policy()
     scores, costs, models = dataset.scores, dataset.costs, dataset.models
     estimated = dataset.estimated_costs
     singles = single_models(scores, costs, threshold)
@@ -200,8 +199,20 @@ def compute_report(
         (pass_proba, expected_score),
         (_prior(prior_pass_rates, scores.shape), _prior(prior_mean_scores, scores.shape)),
     ]
-    chosen, _ = choose_models(pass_proba, estimated, min_confidence, None, policy, expected_score)
-    curves = [sweep(p, scores, costs, threshold, grid, policy, e, estimated) for p, e in estimates]
+    chosen, _ = policy.choose(pass_proba, estimated, min_confidence, expected_score=expected_score)
+    curves = [
+        sweep(
+            p,
+            scores,
+            costs,
+            threshold,
+            policy=policy,
+            grid=grid,
+            expected_score=e,
+            estimated_costs=estimated,
+        )
+        for p, e in estimates
+    ]
     single_points = [(s.cost_usd, s.quality) for s in singles]
     cost_range = shared_cost_range(single_points, *(_points(c) for c in curves))
     learned, zero = (
@@ -239,7 +250,10 @@ def compute_report(
         bootstrap=_bootstrap(
             dataset,
             chosen,
-            [curve_choices(p, estimated, grid, policy, e) for p, e in estimates],
+            [
+                curve_choices(p, estimated, grid, policy=policy, expected_score=e)
+                for p, e in estimates
+            ],
             grid,
             threshold,
             (n_bootstrap, seed, level),

@@ -38,7 +38,7 @@ class Policy:
     or P(pass) itself (versions trained before the score head; their knob was chosen so).
     """
 
-    name: PolicyName = "threshold"
+    name: PolicyName
     reference_cost_usd: float = 1.0
     value: UtilityValue = "expected_score"
 
@@ -119,18 +119,6 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def choose_models(
-    pass_proba: np.ndarray,
-    costs: np.ndarray,
-    min_confidence: float,
-    allowed: np.ndarray | None = None,
-    policy: Policy | None = None,
-    expected_score: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pick one model column per prompt with ``policy`` (default: the threshold rule)."""
-    return (policy or Policy()).choose(pass_proba, costs, min_confidence, allowed, expected_score)
 
 
 def confidence_grid(step: float = 0.005) -> np.ndarray:

@@ -51,6 +51,7 @@ PROBA = np.array([[0.9, 0.9, 0.95], [0.3, 0.7, 0.9], [0.2, 0.55, 0.7], [0.1, 0.6
 CARD_LABELS = np.array([0, 1, 1, 0])
 PRIOR = np.array([0.3, 0.6, 0.8])
 GRID = np.array([0.0, 0.5, 0.75, 1.0])
+THRESHOLD = Policy("threshold")
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +78,16 @@ def hand_dataset(tmp_path_factory: pytest.TempPathFactory) -> RoutingDataset:
     return replace(dataset, estimated_costs=dataset.costs.copy())
 
 
+def _hand_report(dataset: RoutingDataset, **options: object) -> RoutingReport:
+    """The report of ``PROBA`` at ``min_confidence`` 0.75 with the threshold rule on ``GRID``."""
+    return compute_report(
+        dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, policy=THRESHOLD, grid=GRID, **options
+    )
+
+
 @pytest.fixture(scope="module")
 def report(hand_dataset: RoutingDataset) -> RoutingReport:
-    return compute_report(
-        hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, grid=GRID, n_bootstrap=200, seed=3
-    )
+    return _hand_report(hand_dataset, n_bootstrap=200, seed=3)
 
 
 def figures(quality: float, pass_rate: float, cost: float) -> RoutingFigures:
@@ -120,9 +126,7 @@ def test_routes_decide_with_estimates_and_cost_what_was_logged(
     # estimated A 4, B 2, C 1: at 0.75 the router sends p1 C (cheapest confident), p2 C, p3 C and
     # p4 B (argmax), at logged costs 4 + 4 + 4 + 2; singles and the oracle keep logged costs
     reversed_estimates = replace(hand_dataset, estimated_costs=np.tile([4.0, 2.0, 1.0], (4, 1)))
-    report = compute_report(
-        reversed_estimates, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, grid=GRID, n_bootstrap=10
-    )
+    report = _hand_report(reversed_estimates, n_bootstrap=10)
     assert report.router == figures(3.9 / 4, 0.75, 4 + 4 + 4 + 2)
     assert report.learned.curve[0].cost_usd == 16.0  # knob 0: the cheapest estimate, C
     assert report.oracle == figures(0.75, 0.75, 1 + 2 + 4 + 1)
@@ -144,7 +148,8 @@ def test_curve_and_savings(report: RoutingReport) -> None:
 
 
 def test_savings_are_none_when_never_reached() -> None:
-    curve = sweep(np.zeros((2, 2)), np.array([[0.0, 1.0], [0.0, 1.0]]), np.ones((2, 2)), 1.0, GRID)
+    scores = np.array([[0.0, 1.0], [0.0, 1.0]])
+    curve = sweep(np.zeros((2, 2)), scores, np.ones((2, 2)), 1.0, policy=THRESHOLD, grid=GRID)
     assert headline_savings(curve, RoutingFigures(1.0, 1.0, 2.0)) == (None, None)
 
 
@@ -231,9 +236,7 @@ def test_bootstrap_intervals(report: RoutingReport, hand_dataset: RoutingDataset
     assert (boot.n_resamples, boot.seed, boot.level) == (200, 3, 0.95)
     assert 0.0 <= boot.router_quality.low <= report.router.quality <= boot.router_quality.high
     assert boot.router_cost_usd.low <= report.router.cost_usd <= boot.router_cost_usd.high
-    again = compute_report(
-        hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, grid=GRID, n_bootstrap=200, seed=3
-    )
+    again = _hand_report(hand_dataset, n_bootstrap=200, seed=3)
     assert again.bootstrap == boot
 
 
@@ -241,10 +244,11 @@ def test_bootstrap_draws_match_recomputing_each_resample(hand_dataset: RoutingDa
     counts = resample_counts(4, 30, seed=5)
     assert counts.shape == (30, 4) and (counts.sum(axis=1) == 4).all()
     scores, costs = hand_dataset.scores, hand_dataset.costs
-    draws = savings_draws(counts, curve_choices(PROBA, costs, GRID), GRID, scores, costs, 1.0)
+    choices = curve_choices(PROBA, costs, GRID, policy=THRESHOLD)
+    draws = savings_draws(counts, choices, GRID, scores, costs, 1.0)
     for b, row in enumerate(counts):
         index = np.repeat(np.arange(4), row)
-        curve = sweep(PROBA[index], scores[index], costs[index], 1.0, GRID)
+        curve = sweep(PROBA[index], scores[index], costs[index], 1.0, policy=THRESHOLD, grid=GRID)
         singles = single_models(scores[index], costs[index], 1.0)
         best = max(singles, key=lambda s: (s.quality, -s.cost_usd))
         expected = [np.nan if s is None else s for s in headline_savings(curve, best)]
@@ -267,7 +271,7 @@ def test_the_routers_policy_is_used(hand_dataset: RoutingDataset) -> None:
     assert report.policy == policy
     assert report.router == figures(2.9 / 4, 0.5, 1 + 2 + 2 + 2)
     assert report.learned.curve == sweep(
-        PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, GRID, policy
+        PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, policy=policy, grid=GRID
     )
 
 
@@ -285,7 +289,13 @@ def test_the_utility_weighs_the_expected_score(hand_dataset: RoutingDataset) -> 
     )
     assert plain.router.quality - graded.router.quality == pytest.approx(1 / 4)
     assert graded.learned.curve == sweep(
-        PROBA, hand_dataset.scores, hand_dataset.costs, 1.0, GRID, policy, expected
+        PROBA,
+        hand_dataset.scores,
+        hand_dataset.costs,
+        1.0,
+        policy=policy,
+        grid=GRID,
+        expected_score=expected,
     )
     assert graded.learned.ece == plain.learned.ece
     # the zero router weighs the training mean scores when given: B's 0.95 beats C's 0.8
