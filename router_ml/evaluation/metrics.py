@@ -103,17 +103,24 @@ def sweep(
     grid: np.ndarray | None = None,
     expected_score: np.ndarray | None = None,
     estimated_costs: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[CurvePoint]:
     """The cost-quality curve of ``policy`` over the ``min_confidence`` values of ``grid``.
 
-    ``grid`` defaults to :func:`confidence_grid`. ``expected_score`` is the utility's value (default: ``pass_proba``). The policy decides with
-    ``estimated_costs`` (default: ``costs``), the routes are scored with ``costs``.
+    ``grid`` defaults to :func:`confidence_grid`. ``expected_score`` is the utility's value
+    (default: ``pass_proba``). The policy decides with ``estimated_costs`` (default: ``costs``)
+    among the ``allowed`` model columns (default: all); the routes are scored with ``costs``.
     """
     values = confidence_grid() if grid is None else grid
     points = []
     decide_with = costs if estimated_costs is None else estimated_costs
     choices = curve_choices(
-        pass_proba, decide_with, values, policy=policy, expected_score=expected_score
+        pass_proba,
+        decide_with,
+        values,
+        policy=policy,
+        expected_score=expected_score,
+        allowed=allowed,
     )
     for value, chosen in zip(values, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
@@ -130,11 +137,15 @@ def curve_choices(
     *,
     policy: Policy,
     expected_score: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts)."""
+    """The policy's model column per prompt at each ``min_confidence`` of ``grid``: (grid, prompts).
+
+    Only ``allowed`` model columns are chosen (default: all).
+    """
     return np.stack(
         [
-            policy.choose(pass_proba, costs, float(value), expected_score=expected_score)[0]
+            policy.choose(pass_proba, costs, float(value), allowed, expected_score)[0]
             for value in grid
         ]
     )

@@ -21,14 +21,13 @@ import numpy as np
 
 from router_ml.data.dataset import RoutingDataset
 from router_ml.evaluation.metrics import (
-    CurvePoint,
     RoutingFigures,
     best_single_index,
     headline_savings,
     outcome_of,
     single_models,
+    sweep,
 )
-from router_ml.routing.policy import confidence_grid
 from router_ml.routing.router import Router
 
 #: Fewest fresh held-out prompts the two routers are compared on; with fewer the champion stays.
@@ -90,22 +89,24 @@ def gate_figures(router: Router, gate: RoutingDataset, X: np.ndarray) -> GateFig
     proba, expected, estimates, allowed = _on_models(router, gate, X)
     if not allowed.any():
         return None
-    threshold = router.threshold
-
-    def routed(min_confidence: float) -> RoutingFigures:
-        chosen, _ = router.policy.choose(proba, estimates, min_confidence, allowed, expected)
-        return outcome_of(chosen, gate.scores, gate.costs, threshold)
-
-    curve = []
-    for value in confidence_grid():
-        figures = routed(float(value))
-        curve.append(CurvePoint(float(value), figures.quality, figures.pass_rate, figures.cost_usd))
+    threshold, policy, default = router.threshold, router.policy, router.default_min_confidence
+    chosen, _ = policy.choose(proba, estimates, default, allowed, expected)
+    curve = sweep(
+        proba,
+        gate.scores,
+        gate.costs,
+        threshold,
+        policy=policy,
+        expected_score=expected,
+        estimated_costs=estimates,
+        allowed=allowed,
+    )
     singles = single_models(gate.scores, gate.costs, threshold)
     at_best, _ = headline_savings(curve, singles[best_single_index(singles)])
     return GateFigures(
         version=router.version,
-        min_confidence=router.default_min_confidence,
-        at_default=routed(router.default_min_confidence),
+        min_confidence=default,
+        at_default=outcome_of(chosen, gate.scores, gate.costs, threshold),
         savings_at_best_quality=at_best,
         unavailable=sorted(set(router.models) - set(gate.models)),
     )

@@ -153,6 +153,18 @@ def test_savings_are_none_when_never_reached() -> None:
     assert headline_savings(curve, RoutingFigures(1.0, 1.0, 2.0)) == (None, None)
 
 
+def test_a_sweep_among_allowed_models_is_the_sweep_without_the_others(
+    hand_dataset: RoutingDataset,
+) -> None:
+    scores, costs, allowed = hand_dataset.scores, hand_dataset.costs, np.array([True, True, False])
+    for policy in (THRESHOLD, Policy("utility", reference_cost_usd=4.0)):
+        choices = curve_choices(PROBA, costs, GRID, policy=policy, allowed=allowed)
+        assert (choices != 2).all()
+        among = sweep(PROBA, scores, costs, 1.0, policy=policy, grid=GRID, allowed=allowed)
+        without = sweep(PROBA[:, :2], scores[:, :2], costs[:, :2], 1.0, policy=policy, grid=GRID)
+        assert among == without
+
+
 def test_apgr(report: RoutingReport) -> None:
     # normalised cost x = (c - 4) / 12, PGR = (q - 0.25) / 0.5; points (0, 0), (1/4, 0.95),
     # (7/12, 1.45), (10/12, 1.45): a step function 0 on [0, 1/4), 0.95 to 7/12, 1.45 to 1
