@@ -112,7 +112,6 @@ def sweep(
     among the ``allowed`` model columns (default: all); the routes are scored with ``costs``.
     """
     values = confidence_grid() if grid is None else grid
-    points = []
     decide_with = costs if estimated_costs is None else estimated_costs
     choices = curve_choices(
         pass_proba,
@@ -122,7 +121,15 @@ def sweep(
         expected_score=expected_score,
         allowed=allowed,
     )
-    for value, chosen in zip(values, choices, strict=True):
+    return curve_from_choices(values, choices, scores, costs, threshold)
+
+
+def curve_from_choices(
+    grid: np.ndarray, choices: np.ndarray, scores: np.ndarray, costs: np.ndarray, threshold: float
+) -> list[CurvePoint]:
+    """The curve of routing with ``choices[k]`` (:func:`curve_choices`) at ``grid[k]``."""
+    points = []
+    for value, chosen in zip(grid, choices, strict=True):
         figures = outcome_of(chosen, scores, costs, threshold)
         points.append(
             CurvePoint(float(value), figures.quality, figures.pass_rate, figures.cost_usd)

@@ -29,6 +29,7 @@ from router_ml.evaluation.metrics import (
     best_single_index,
     cheapest_single_index,
     curve_choices,
+    curve_from_choices,
     expected_calibration_error,
     headline_savings,
     mixed_outcome,
@@ -37,7 +38,6 @@ from router_ml.evaluation.metrics import (
     outcome_of,
     reliability_bins,
     single_models,
-    sweep,
     traffic_share,
 )
 from router_ml.routing.policy import Policy, confidence_grid
@@ -177,7 +177,8 @@ def compute_report(
     threshold : score a model must reach to pass.
     min_confidence : the router's default knob.
     policy : the router's decision policy.
-    grid : ``min_confidence`` values of the sweep (default 0, 0.01, ..., 1).
+    grid : ``min_confidence`` values of the sweep (default :func:`confidence_grid`: 0, 0.005,
+        ..., 1).
     n_bootstrap, seed, level : resamples, their seed and the interval level.
     expected_score : (prompts, models) the value the router's utility maximises (default:
         ``pass_proba``).
@@ -192,49 +193,32 @@ def compute_report(
     check_resampling(n_bootstrap, level)
     grid = confidence_grid() if grid is None else np.asarray(grid, dtype=np.float64)
     scores, costs, models = dataset.scores, dataset.costs, dataset.models
-    estimated = dataset.estimated_costs
-    singles = single_models(scores, costs, threshold)
-    best, cheapest = best_single_index(singles), cheapest_single_index(singles)
     estimates = [
         (pass_proba, expected_score),
         (_prior(prior_pass_rates, scores.shape), _prior(prior_mean_scores, scores.shape)),
     ]
+    estimated = dataset.estimated_costs
     chosen, _ = policy.choose(pass_proba, estimated, min_confidence, expected_score=expected_score)
-    curves = [
-        sweep(
-            p,
-            scores,
-            costs,
-            threshold,
-            policy=policy,
-            grid=grid,
-            expected_score=e,
-            estimated_costs=estimated,
-        )
-        for p, e in estimates
+    choices = [
+        curve_choices(p, estimated, grid, policy=policy, expected_score=e) for p, e in estimates
     ]
-    single_points = [(s.cost_usd, s.quality) for s in singles]
-    cost_range = shared_cost_range(single_points, *(_points(c) for c in curves))
-    learned, zero = (
-        _sweep_figures(curve, p, dataset.passes(threshold), singles, best, cheapest, cost_range)
-        for curve, (p, _) in zip(curves, estimates, strict=True)
+    singles = single_models(scores, costs, threshold)
+    best, cheapest = best_single_index(singles), cheapest_single_index(singles)
+    (learned, zero), cost_range = _sweeps(
+        dataset, [p for p, _ in estimates], choices, grid, singles, threshold
     )
-    router = outcome_of(chosen, scores, costs, threshold)
     share = traffic_share(chosen, len(models))
+    single_points = _points(singles)
     return RoutingReport(
         n_prompts=len(dataset),
         threshold=threshold,
         min_confidence=min_confidence,
         policy=policy,
         models=list(models),
-        router=router,
-        traffic_share=dict(zip(models, share.tolist(), strict=True)),
-        oracle_share=dict(
-            zip(
-                models,
-                traffic_share(oracle_labels(scores, costs, threshold), len(models)),
-                strict=True,
-            )
+        router=outcome_of(chosen, scores, costs, threshold),
+        traffic_share=_by_model(models, share),
+        oracle_share=_by_model(
+            models, traffic_share(oracle_labels(scores, costs, threshold), len(models))
         ),
         singles=dict(zip(models, singles, strict=True)),
         best_single=models[best],
@@ -247,19 +231,36 @@ def compute_report(
         single_model_hull=nondecreasing_hull(single_points),
         single_model_aiq=aiq(single_points, cost_range),
         label_classifier=_label_classifier(dataset, predicted_labels, threshold),
-        bootstrap=_bootstrap(
-            dataset,
-            chosen,
-            [
-                curve_choices(p, estimated, grid, policy=policy, expected_score=e)
-                for p, e in estimates
-            ],
-            grid,
-            threshold,
-            (n_bootstrap, seed, level),
-        ),
+        bootstrap=_bootstrap(dataset, chosen, choices, grid, threshold, (n_bootstrap, seed, level)),
         tasks=_tasks(dataset, chosen, threshold),
     )
+
+
+def _sweeps(
+    dataset: RoutingDataset,
+    probas: list[np.ndarray],
+    choices: list[np.ndarray],
+    grid: np.ndarray,
+    singles: list[RoutingFigures],
+    threshold: float,
+) -> tuple[list[SweepFigures], tuple[float, float]]:
+    """The figures of each sweep (its P(pass) and routes per ``grid`` value), and the cost range
+    they and the single models share."""
+    curves = [
+        curve_from_choices(grid, c, dataset.scores, dataset.costs, threshold) for c in choices
+    ]
+    cost_range = shared_cost_range(_points(singles), *(_points(c) for c in curves))
+    best, cheapest = best_single_index(singles), cheapest_single_index(singles)
+    passes = dataset.passes(threshold)
+    figures = [
+        _sweep_figures(curve, p, passes, singles, best, cheapest, cost_range)
+        for curve, p in zip(curves, probas, strict=True)
+    ]
+    return figures, cost_range
+
+
+def _by_model(models: list[str], share: np.ndarray) -> dict[str, float]:
+    return dict(zip(models, share.tolist(), strict=True))
 
 
 def _prior(rates: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -267,8 +268,8 @@ def _prior(rates: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | Non
     return None if rates is None else np.broadcast_to(np.asarray(rates, dtype=np.float64), shape)
 
 
-def _points(curve: list[CurvePoint]) -> list[Point]:
-    return [(p.cost_usd, p.quality) for p in curve]
+def _points(figures: list[CurvePoint] | list[RoutingFigures]) -> list[Point]:
+    return [(f.cost_usd, f.quality) for f in figures]
 
 
 def _sweep_figures(
