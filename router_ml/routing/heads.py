@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logit
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
@@ -20,7 +19,6 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from router_ml.routing.head_arrays import (
-    RATE_CLIP,
     HeadArrays,
     blend,
     clipped_logit,
@@ -97,8 +95,7 @@ class LinearPassModel(BaseEstimator):
 
     def _fit_column(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
         if y.min() == y.max():
-            rate = np.clip(y.mean(), RATE_CLIP, 1 - RATE_CLIP)
-            return np.zeros(X.shape[1]), float(logit(rate))
+            return np.zeros(X.shape[1]), float(clipped_logit(y.mean()))
         model = LogisticRegression(C=self.C, max_iter=2000)
         if np.isin(y, (0.0, 1.0)).all():
             fitted = model.fit(X, y.astype(np.int64))
