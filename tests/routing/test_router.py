@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -157,12 +158,9 @@ def test_a_version_from_before_the_score_head_routes_on_pass_probability(router:
     assert decision.confidence == pytest.approx(router.route(prompt).confidence)
 
 
-def test_routing_evaluates_the_saved_arrays_like_the_pickled_heads(router: Router) -> None:
+def test_the_saved_arrays_are_the_pickled_estimators(router: Router) -> None:
+    # both predict through HeadArrays.predict, so equal arrays mean equal routes
     saved = HeadArrays.load(router.folder / HEADS_FILE)
-    np.testing.assert_array_equal(router.heads.coef, saved.coef)
-    X = router.embed(["What is 17 * 23?", "Write a haiku about the sea."])
-    from_pickle = _variant(router, router.manifest["policy"], router.pass_model)
-    for got, expected in zip(
-        router.outcome_estimates(X), from_pickle.outcome_estimates(X), strict=True
-    ):
-        np.testing.assert_array_equal(got, expected)
+    from_pickle = router.pass_model.to_arrays()
+    for field in fields(HeadArrays):
+        np.testing.assert_array_equal(getattr(saved, field.name), getattr(from_pickle, field.name))
