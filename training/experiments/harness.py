@@ -24,7 +24,7 @@ from router_ml.embedding.encoder import Encoder
 from router_ml.evaluation.metrics import (
     best_single_index,
     expected_calibration_error,
-    savings_at,
+    headline_savings,
     single_models,
     sweep,
 )
@@ -100,16 +100,24 @@ def figures_with(
 ) -> dict[str, float | None]:
     """savings@100%, savings@95% of the best single model's quality, ECE, and the curve's top.
 
-    ``expected_score`` is the utility's value (default: ``proba``).
+    As in the report, the policy decides with the estimated costs and is scored with the logged
+    ones. ``expected_score`` is the utility's value (default: ``proba``).
     """
     singles = single_models(held.scores, held.costs, THRESHOLD)
     best = singles[best_single_index(singles)]
     curve = sweep(
-        proba, held.scores, held.costs, THRESHOLD, policy=policy, expected_score=expected_score
+        proba,
+        held.scores,
+        held.costs,
+        THRESHOLD,
+        policy=policy,
+        expected_score=expected_score,
+        estimated_costs=held.estimated_costs,
     )
+    s100, s95 = headline_savings(curve, best)
     return {
-        "s100": savings_at(curve, best.quality, best.cost_usd),
-        "s95": savings_at(curve, 0.95 * best.quality, best.cost_usd),
+        "s100": s100,
+        "s95": s95,
         "ece": expected_calibration_error(proba, held.passes(THRESHOLD)),
         "top": max(p.quality for p in curve),
         "best": best.quality,
