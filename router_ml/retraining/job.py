@@ -302,7 +302,10 @@ def _publish_challenger(
     version = fitted.manifest["version"]
     with staging(config.registry) as staged:
         manifest = write_version(staged, fitted, prep.export)
-        evidence = _evidence(config, prep, champion, Router.load(staged), cache, version)
+        # the gate scores embeddings computed already: the lazy ONNX encoder just written is
+        # never run, where torch would hash and load a second sentence-transformers model
+        challenger = Router.load(staged, backend="onnx")
+        evidence = _evidence(config, prep, champion, challenger, cache, version)
         record = decision_record(evidence)
         _seal_decision(staged, manifest, record)
         version_dir = publish(config.registry, staged, version)
