@@ -6,6 +6,9 @@ Load a trained version and route a prompt::
     decision = Router.load("models").route("What is 2 + 2?")
 """
 
+import importlib
+from typing import Any
+
 from router_ml.errors import (
     ArtifactError,
     ConfigError,
@@ -15,7 +18,14 @@ from router_ml.errors import (
     RegistryError,
     RouterMLError,
 )
-from router_ml.routing.router import ModelEstimate, RouteDecision, Router
+
+#: Names loaded on first use, so that importing ``router_ml.client`` (or any light module) does
+#: not load a router's numpy, joblib and onnxruntime stack.
+_LAZY = {
+    "ModelEstimate": "router_ml.routing.decision",
+    "RouteDecision": "router_ml.routing.decision",
+    "Router": "router_ml.routing.router",
+}
 
 __all__ = [
     "ArtifactError",
@@ -29,3 +39,9 @@ __all__ = [
     "Router",
     "RouterMLError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'router_ml' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -24,9 +24,8 @@ import grpc
 
 from router_ml.breaker import CircuitBreaker
 from router_ml.conversation import message_text, valid_utf8
-from router_ml.routing.router import ModelEstimate
-from router_ml.serving.convert import REASON_PREFIX
-from router_ml.v1 import router_pb2, router_pb2_grpc
+from router_ml.routing.decision import ModelEstimate
+from router_ml.v1 import REASON_PREFIX, router_pb2, router_pb2_grpc
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import joblib
 import numpy as np
@@ -21,6 +20,7 @@ from router_ml.embedding.backends import Backend, load_encoder
 from router_ml.embedding.encoder import Encoder
 from router_ml.embedding.onnx_encoder import OnnxEncoder
 from router_ml.errors import ArtifactError, InvalidRequestError
+from router_ml.routing.decision import ModelEstimate, Reason, RouteDecision
 from router_ml.routing.head_arrays import HeadArrays
 from router_ml.routing.policy import LEGACY_UTILITY_VALUE, Policy
 
@@ -38,47 +38,6 @@ REQUIRED_MANIFEST_FIELDS = (
     "threshold",
     "default_min_confidence",
 )
-
-Reason = Literal["met_min_confidence", "none_met_min_confidence", "max_expected_utility"]
-
-
-@dataclass(frozen=True)
-class ModelEstimate:
-    """One candidate model's calibrated pass probability, estimated cost and expected score.
-
-    ``expected_score`` is what the utility policy weighs against cost (None when not known, e.g.
-    from a server older than the field).
-    """
-
-    model: str
-    pass_probability: float
-    estimated_cost_usd: float
-    expected_score: float | None = None
-
-
-@dataclass(frozen=True)
-class RouteDecision:
-    """The router's answer for one prompt.
-
-    Attributes
-    ----------
-    model : the recommended model.
-    confidence : that model's calibrated pass probability.
-    reason : with the threshold policy, ``met_min_confidence`` (the cheapest model whose
-        probability cleared the knob) or ``none_met_min_confidence`` (no allowed model did; the
-        highest probability was chosen); with the utility policy, ``max_expected_utility``.
-    restricted_by_allowed_models : the choice differs from what it would be with every model allowed.
-    ranked : every allowed model in the policy's order of preference, chosen first: a
-        gateway's fallback order.
-    """
-
-    model: str
-    confidence: float
-    reason: Reason
-    restricted_by_allowed_models: bool
-    min_confidence: float
-    ranked: tuple[ModelEstimate, ...]
-    router_version: str
 
 
 class Router:

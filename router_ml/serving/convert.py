@@ -9,10 +9,9 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from router_ml.conversation import cost_text, embedded_text
 from router_ml.errors import ConversationError, InvalidRequestError
-from router_ml.routing.router import ModelEstimate, RouteDecision, Router
-from router_ml.v1 import router_pb2
-
-REASON_PREFIX = "REASON_"
+from router_ml.routing.decision import ModelEstimate, RouteDecision
+from router_ml.routing.router import Router
+from router_ml.v1 import REASON_PREFIX, router_pb2
 
 
 @dataclass(frozen=True)

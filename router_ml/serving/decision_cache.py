@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from router_ml.routing.router import RouteDecision
+from router_ml.routing.decision import RouteDecision
 
 Key = tuple[bytes, float, bytes]
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from router_ml.errors import InvalidRequestError
-from router_ml.routing.router import RouteDecision, Router
+from router_ml.routing.decision import RouteDecision
+from router_ml.routing.router import Router
 from router_ml.serving.batching import EmbeddingWorker
 from router_ml.serving.convert import RouteInput
 from router_ml.serving.decision_cache import DecisionCache, decision_key

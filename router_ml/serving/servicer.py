@@ -10,7 +10,8 @@ from typing import TypeVar
 
 import grpc
 
-from router_ml.routing.router import RouteDecision, Router
+from router_ml.routing.decision import RouteDecision
+from router_ml.routing.router import Router
 from router_ml.serving.batching import EmbeddingWorker
 from router_ml.serving.config import ServerConfig
 from router_ml.serving.convert import (

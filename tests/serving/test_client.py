@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,18 @@ from router_ml.serving.server import RoutingServer
 from router_ml.v1 import router_pb2
 
 PROMPT = "Name three prime numbers greater than 100."
+#: What a gateway importing the client must not load: a router's stack, and the server.
+ROUTER_STACK = ("numpy", "joblib", "sklearn", "onnxruntime", "torch", "router_ml.serving")
+
+
+def test_importing_the_client_loads_no_router_stack() -> None:
+    check = (
+        f"import sys, router_ml.client; print([m for m in {ROUTER_STACK!r} if m in sys.modules])"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_client_route_matches_router(server: RoutingServer, router: Router) -> None:
