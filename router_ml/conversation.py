@@ -103,8 +103,12 @@ def _message(index: int, message: Any) -> Message:
 
 
 def embedded_text(turns: Sequence[Turn]) -> str:
-    """What the router embeds for a conversation: the content of every system (or developer)
-    turn that has one, then the last user turn's, joined by a blank line.
+    """What the router embeds for a conversation: the last user turn's content, then that of
+    every system (or developer) turn that has one, joined by a blank line.
+
+    The user turn comes first because the encoder keeps only the head of a text (256 tokens for
+    all-MiniLM-L6-v2): a long system prompt placed first would hide every question behind it and
+    route all of an application's requests alike (``training/EXPERIMENTS.md`` §14).
 
     Raises
     ------
@@ -115,7 +119,7 @@ def embedded_text(turns: Sequence[Turn]) -> str:
     users = [t.content for t in turns if t.role == USER_ROLE]
     if not users or not users[-1].strip():
         raise ConversationError("no user turn with content (role 'user')")
-    return TURN_SEPARATOR.join([*system, users[-1]])
+    return TURN_SEPARATOR.join([users[-1], *system])
 
 
 def cost_text(turns: Sequence[Turn]) -> str:

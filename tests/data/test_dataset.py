@@ -201,7 +201,7 @@ def test_a_conversation_is_embedded_as_served_and_costed_on_every_turn(
     chat = _chat("Answer briefly.", texts[0], texts[1])
     dataset = _build(tmp_path, [_row("c1", chat, "a"), _row("c1", chat, "b")], catalog)
     whole = f"Answer briefly.\n\n{texts[0]}\n\nI see.\n\n{texts[1]}"
-    assert (dataset.prompts, dataset.cost_texts) == ([f"Answer briefly.\n\n{texts[1]}"], [whole])
+    assert (dataset.prompts, dataset.cost_texts) == ([f"{texts[1]}\n\nAnswer briefly."], [whole])
     expected = CostRule().estimate(np.array([len(whole)]), catalog, ["a", "b"])
     np.testing.assert_allclose(dataset.estimated_costs, expected, rtol=1e-9)
     np.testing.assert_allclose(dataset.costs, expected, rtol=1e-9)

@@ -465,7 +465,7 @@ def test_a_logged_conversation_reads_as_the_server_texts(
     tmp_path: Path, rows: list[dict], name: str, field: str
 ) -> None:
     outcomes = read_log(WRITERS[name](tmp_path / name, _with_chats(rows, name, field)))
-    assert [o.prompt for o in outcomes] == [f"{SYSTEM_TURN}\n\n{r['prompt']}" for r in rows]
+    assert [o.prompt for o in outcomes] == [f"{r['prompt']}\n\n{SYSTEM_TURN}" for r in rows]
     assert [o.cost_text for o in outcomes] == [
         f"{SYSTEM_TURN}\n\nAre you ready?\n\nYes.\n\n{r['prompt']}" for r in rows
     ]
@@ -475,7 +475,7 @@ def test_a_logged_conversation_reads_as_the_server_texts(
 def test_a_wide_log_reads_conversations(tmp_path: Path, rows: list[dict], name: str) -> None:
     wide = [{**r, "prompt": _as_logged(_chat(r["prompt"]), name)} for r in _wide(rows)]
     outcomes = read_log(BY_SUFFIX[Path(name).suffix](tmp_path / name, wide))
-    assert {o.prompt for o in outcomes} == {f"{SYSTEM_TURN}\n\n{r['prompt']}" for r in rows}
+    assert {o.prompt for o in outcomes} == {f"{r['prompt']}\n\n{SYSTEM_TURN}" for r in rows}
     assert {o.model for o in outcomes} == {r["model"] for r in rows}
 
 
@@ -513,7 +513,7 @@ def test_only_a_csv_cell_that_starts_like_messages_is_a_conversation(
     texts = [chat, *PLAIN_BRACKET_PROMPTS]
     logged = [{**rows[0], "prompt_id": f"p{i}", "prompt": t} for i, t in enumerate(texts)]
     prompts = [o.prompt for o in read_log(WRITERS[name](tmp_path / name, logged))]
-    read_as = f"{SYSTEM_TURN}\n\nWhich is larger, 9.9 or 9.11?" if name == "log.csv" else chat
+    read_as = f"Which is larger, 9.9 or 9.11?\n\n{SYSTEM_TURN}" if name == "log.csv" else chat
     assert prompts == [read_as, *PLAIN_BRACKET_PROMPTS]
 
 

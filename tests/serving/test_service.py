@@ -55,7 +55,7 @@ def test_route_without_deadline(stub: router_pb2_grpc.RouterStub, router: Router
     assert response.model == router.route(PROMPTS[0]).model
 
 
-def test_messages_embed_system_and_last_user_turn(
+def test_messages_embed_the_last_user_turn_then_the_system_turns(
     stub: router_pb2_grpc.RouterStub, router: Router
 ) -> None:
     messages = [
@@ -65,13 +65,32 @@ def test_messages_embed_system_and_last_user_turn(
         {"role": "user", "content": PROMPTS[0]},
     ]
     response = stub.Route(route_request(messages=messages), timeout=30)
-    embedded = f"{messages[0]['content']}\n\n{PROMPTS[0]}"
+    embedded = f"{PROMPTS[0]}\n\n{messages[0]['content']}"
     whole = "\n\n".join(m["content"] for m in messages)
     knob, allowed = router.check_request([embedded], None, None)
     (expected,) = router.decide(
         router.embed([embedded]), router.estimate_costs([whole]), knob, allowed
     )
     assert_same(response, expected)
+
+
+def test_a_long_system_prompt_does_not_hide_the_question(
+    stub: router_pb2_grpc.RouterStub, router: Router
+) -> None:
+    """A system prompt longer than the encoder's window: each question still gets its own
+    pass probabilities (with the system prompt first, both embedded as the same 256 tokens)."""
+    system = "Follow the house style guide: be polite, concise and accurate. " * 60  # ~700 tokens
+    answers = [
+        stub.Route(
+            route_request(
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": p}]
+            ),
+            timeout=30,
+        )
+        for p in PROMPTS[:2]
+    ]
+    first, second = ({e.model: e.pass_probability for e in a.alternatives} for a in answers)
+    assert max(abs(first[m] - second[m]) for m in first) > 0.01
 
 
 def test_a_conversation_routes_as_its_training_texts_decide(
