@@ -336,5 +336,5 @@ def test_bad_resampling_is_named(
     hand_dataset: RoutingDataset, keywords: dict, message: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        compute_report(hand_dataset, PROBA, CARD_LABELS, PRIOR, 1.0, 0.75, **keywords)
+        _hand_report(hand_dataset, **keywords)
     assert str(raised.value) == message
