@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from router_ml.conversation import cost_text, embedded_text, read_messages
+from router_ml.conversation import cost_text, embedded_text, read_messages, valid_utf8
 from router_ml.errors import ConversationError, DataError, require_file
 
 logger = logging.getLogger(__name__)
@@ -332,7 +332,7 @@ class _Row:
             field == "messages" or isinstance(value, list) or self._messages_cell(value)
         ):
             return self._conversation(field, value)
-        text = self.text(field, required=True)
+        text = valid_utf8(self.text(field, required=True))
         return {"prompt": text, "cost_text": text}
 
     def _messages_cell(self, value: Any) -> bool:

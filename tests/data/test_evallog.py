@@ -19,6 +19,7 @@ from pipeline_helpers import first_prompts, write_jsonl
 
 from router_ml.client import route_request
 from router_ml.data.evallog import Outcome, ScoreScale, read_log, read_logs
+from router_ml.data.splits import prompt_hash
 from router_ml.errors import DataError
 from router_ml.serving.convert import route_input
 
@@ -635,3 +636,13 @@ def test_training_reads_a_conversation_as_the_server_does(
     (outcome,) = read_log(WRITERS[name](tmp_path / name, [logged]))
     served = route_input(route_request(messages=messages), max_prompt_bytes=1 << 20)
     assert (outcome.prompt, outcome.cost_text) == (served.text, served.cost_text)
+
+
+def test_a_lone_surrogate_in_a_prompt_reads_as_the_client_sends_it(tmp_path: Path) -> None:
+    """JSON may escape half a UTF-16 pair ("\\ud800"): the reader repairs it as the client does,
+    so the prompt hashes and embeds, and training sees the text the server will be sent."""
+    text = "What is \ud800 2 + 2?"
+    rows = [{"prompt_id": "p1", "prompt": text, "model": m, "score": 1} for m in ("a", "b")]
+    outcomes = read_log(write_jsonl(tmp_path / "log.jsonl", rows))
+    assert {o.prompt for o in outcomes} == {route_request(text).prompt}
+    assert {len(prompt_hash(o.prompt)) for o in outcomes} == {64}
